@@ -1,0 +1,71 @@
+// AccountEngine: where account balances live.
+//
+// The gRPC layer talks only to this interface, so the two classic answers to
+// concurrent access of shared state can be run side by side:
+//   - MutexEngine ("share memory by communicating"'s opposite): every account
+//     is guarded by its own absl::Mutex;
+//   - QueueEngine ("share memory by communicating"): one consumer thread owns
+//     every balance and receives each operation as a message on a bounded
+//     queue;
+//   - UnsafeEngine: the article's naive account (read, wait, write), kept only
+//     to demonstrate the lost update.
+//
+// The interface is asynchronous: Execute() hands the engine an operation and a
+// completion, and returns. The completion runs exactly once, either on the
+// calling thread before Execute() returns (mutex and unsafe engines, and any
+// operation rejected up front) or later on an engine thread (queue engine).
+// This is what lets a gRPC callback handler finish its RPC from the engine's
+// thread without any gRPC thread ever blocking on the engine.
+//
+// Thread safety: every method may be called from any number of threads at
+// once. Completions must not block: they run on the engine's own thread.
+//
+// Errors (absl::StatusCode, the same codes gRPC uses):
+//   kInvalidArgument     see ValidateOperation() in operation.h.
+//   kNotFound            an account does not exist.
+//   kAlreadyExists       kOpen on an id that is already open.
+//   kFailedPrecondition  insufficient funds; nothing changed.
+//   kOutOfRange          a balance would pass INT64_MAX; nothing changed.
+//   kResourceExhausted   an engine limit (queue depth, account count).
+//   kUnavailable         the engine has been shut down.
+// A failed operation never changes any balance, except in UnsafeEngine,
+// whose whole point is that it is wrong.
+
+#ifndef BANK_SERVICE_ACCOUNT_ENGINE_H_
+#define BANK_SERVICE_ACCOUNT_ENGINE_H_
+
+#include "absl/status/statusor.h"
+#include "service/operation.h"
+
+namespace bank {
+
+class AccountEngine {
+ public:
+  virtual ~AccountEngine() = default;
+
+  // Execute applies `operation` and then calls `done` exactly once with its
+  // result (OperationResult on success, a status from the table above
+  // otherwise). Operations submitted from one thread apply in submission
+  // order; operations from different threads apply in some serial order
+  // (except in UnsafeEngine).
+  virtual void Execute(Operation operation, OperationDone done) = 0;
+
+  // Shutdown stops accepting operations (later calls complete with
+  // kUnavailable), finishes every operation already accepted, and returns
+  // once all of their completions have run. Idempotent; the destructor calls
+  // it too.
+  virtual void Shutdown() = 0;
+
+  // Name is the engine's flag value: "mutex", "queue" or "unsafe".
+  virtual const char* Name() const = 0;
+};
+
+// ExecuteAndWait runs `operation` on `engine` and blocks the calling thread
+// until its completion ran. For tests, tools and benchmarks: never call it
+// from a gRPC handler or from a completion.
+absl::StatusOr<OperationResult> ExecuteAndWait(AccountEngine& engine,
+                                               Operation operation);
+
+}  // namespace bank
+
+#endif  // BANK_SERVICE_ACCOUNT_ENGINE_H_

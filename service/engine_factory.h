@@ -1,0 +1,57 @@
+// Engine selection and the options every engine shares.
+
+#ifndef BANK_SERVICE_ENGINE_FACTORY_H_
+#define BANK_SERVICE_ENGINE_FACTORY_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "service/account_engine.h"
+
+namespace bank {
+
+// LatencyRange: the article's add_some_latency. Each engine spends a uniformly
+// random duration in [min, max] inside its critical section (under the
+// account lock; inside the queue consumer; between the unsafe engine's read
+// and write). Zero/zero means off.
+struct LatencyRange {
+  absl::Duration min = absl::ZeroDuration();
+  absl::Duration max = absl::ZeroDuration();
+
+  bool enabled() const { return max > absl::ZeroDuration(); }
+};
+
+// ParseLatencyRange accepts "" or "0" (off), a single duration such as "5ms"
+// (fixed), or a range such as "0-100ms" / "2ms-5ms" (uniform). Units are
+// absl::ParseDuration's (ns, us, ms, s, m, h); a bare range end takes the
+// unit of the other end. Answers kInvalidArgument for anything else, for
+// min > max, and for a max above kLatencyMax.
+inline constexpr absl::Duration kLatencyMax = absl::Seconds(10);
+absl::StatusOr<LatencyRange> ParseLatencyRange(std::string_view text);
+
+// Limits, with their defaults.
+inline constexpr size_t kAccountsMaxDefault = 1'000'000;
+inline constexpr size_t kQueueDepthMaxDefault = 65'536;
+
+struct EngineOptions {
+  std::string engine = "queue";  // "mutex", "queue" or "unsafe".
+  // Opening more accounts than this answers kResourceExhausted.
+  size_t accounts_max = kAccountsMaxDefault;
+  // Queue engine only: operations waiting for the consumer; a full queue
+  // answers kResourceExhausted at once.
+  size_t queue_depth_max = kQueueDepthMaxDefault;
+  LatencyRange latency;
+};
+
+// CreateEngine answers the engine named by options.engine, or
+// kInvalidArgument naming the valid choices.
+absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
+    const EngineOptions& options);
+
+}  // namespace bank
+
+#endif  // BANK_SERVICE_ENGINE_FACTORY_H_
