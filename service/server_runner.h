@@ -1,0 +1,66 @@
+// Server wiring: from a configuration and an engine to a running gRPC server
+// that stops cleanly on SIGINT/SIGTERM.
+//
+// Startup (RunServer): the standard health service and the reflection plugin
+// are enabled, BankService is registered, the port is bound with requests
+// capped at kRequestBytesMax, and once the server accepts connections one
+// line is printed on stdout and flushed:
+//
+//   bank_server listening on 127.0.0.1:43210 engine=queue
+//
+// (kListeningLinePrefix, the bound address with the port the kernel chose
+// for port 0, and the engine name). Tests and scripts wait for that line.
+//
+// Shutdown: SIGINT and SIGTERM are blocked in every thread (see
+// BlockShutdownSignals) and the main thread takes them with sigwait(), so no
+// work happens in a signal handler. Then health turns NOT_SERVING, the
+// server stops accepting RPCs and gives in-flight ones up to the grace
+// period to finish (cancelling any still running after it), and finally the
+// engine drains: every accepted operation completes, so every accepted RPC
+// is answered.
+
+#ifndef BANK_SERVICE_SERVER_RUNNER_H_
+#define BANK_SERVICE_SERVER_RUNNER_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "service/account_engine.h"
+
+namespace bank {
+
+// kListeningLinePrefix starts the line printed once the server is up; the
+// bound address follows it, then " engine=NAME".
+inline constexpr char kListeningLinePrefix[] = "bank_server listening on ";
+
+// kRequestBytesMax caps a received message. Our requests are a few ids, an
+// amount and an actor of at most 256 bytes, so 4 KiB is ample and far below
+// gRPC's 4 MiB default; larger requests answer RESOURCE_EXHAUSTED.
+inline constexpr int kRequestBytesMax = 4 * 1024;
+
+// kShutdownGraceDefault: how long in-flight RPCs may run after SIGTERM.
+inline constexpr absl::Duration kShutdownGraceDefault = absl::Seconds(5);
+
+struct ServerConfig {
+  std::string listen_address = "0.0.0.0:50051";  // host:port; port 0 = any.
+  bool log_ops = false;  // One stdout line per applied operation.
+  absl::Duration shutdown_grace = kShutdownGraceDefault;
+};
+
+// BlockShutdownSignals blocks SIGINT and SIGTERM in the calling thread. Call
+// it first thing in main, before any thread (engine or gRPC) starts, so
+// every thread inherits the mask and the signals wait for RunServer's
+// sigwait(). Answers kInternal if the mask cannot be set.
+absl::Status BlockShutdownSignals();
+
+// RunServer serves `engine` as configured until SIGINT or SIGTERM, then
+// shuts down as described above (including engine.Shutdown()) and returns
+// OK. Answers an error, without serving, if the address cannot be bound.
+// Requires BlockShutdownSignals() to have run on the main thread first.
+absl::Status RunServer(const ServerConfig& config, AccountEngine& engine);
+
+}  // namespace bank
+
+#endif  // BANK_SERVICE_SERVER_RUNNER_H_
