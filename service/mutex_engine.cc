@@ -1,0 +1,159 @@
+#include "service/mutex_engine.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "service/check.h"
+
+namespace bank {
+namespace {
+
+// OrderedLockPair holds two account mutexes, taken in a fixed global order
+// (ascending account id) whatever the transfer's direction, so that two
+// opposite transfers can never each hold one lock and wait for the other.
+// The lock order is dynamic, which clang's analysis cannot follow inside the
+// constructor; the annotations tell it what callers hold afterwards.
+class ABSL_SCOPED_LOCKABLE OrderedLockPair {
+ public:
+  OrderedLockPair(const std::string& first_id, absl::Mutex* first,
+                  const std::string& second_id, absl::Mutex* second)
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(first, second) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      : low_(first_id < second_id ? first : second),
+        high_(first_id < second_id ? second : first) {
+    BANK_CHECK(first_id != second_id);
+    low_->Lock();
+    high_->Lock();
+  }
+  ~OrderedLockPair() ABSL_UNLOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    high_->Unlock();
+    low_->Unlock();
+  }
+
+  OrderedLockPair(const OrderedLockPair&) = delete;
+  OrderedLockPair& operator=(const OrderedLockPair&) = delete;
+
+ private:
+  absl::Mutex* const low_;
+  absl::Mutex* const high_;
+};
+
+}  // namespace
+
+MutexEngine::MutexEngine(const EngineOptions& options, OperationHook hook)
+    : accounts_max_(options.accounts_max),
+      latency_(options.latency, std::move(hook)) {}
+
+MutexEngine::~MutexEngine() { Shutdown(); }
+
+void MutexEngine::Shutdown() { gate_.Close(); }
+
+void MutexEngine::Execute(Operation operation, OperationDone done) {
+  if (!gate_.TryEnter()) {
+    std::move(done)(EngineShutDownError());
+    return;
+  }
+  // Apply releases every lock before it returns, so the completion never
+  // runs under one of ours.
+  absl::StatusOr<OperationResult> result = Apply(operation);
+  std::move(done)(std::move(result));
+  gate_.Exit();
+}
+
+absl::StatusOr<OperationResult> MutexEngine::Apply(const Operation& operation) {
+  absl::Status valid = ValidateOperation(operation);
+  if (!valid.ok()) return valid;
+  if (operation.kind == OperationKind::kOpen) return Open(operation);
+  Account* account = Find(operation.account_id);
+  if (account == nullptr) return AccountNotFoundError(operation.account_id);
+  switch (operation.kind) {
+    case OperationKind::kDeposit:
+    case OperationKind::kWithdraw:
+      return ChangeBalance(operation, *account);
+    case OperationKind::kGetBalance:
+      return GetBalance(operation, *account);
+    case OperationKind::kTransfer: {
+      Account* to = Find(operation.to_account_id);
+      if (to == nullptr) return AccountNotFoundError(operation.to_account_id);
+      return Transfer(operation, *account, *to);
+    }
+    case OperationKind::kOpen:
+      break;
+  }
+  BANK_CHECK(false && "unhandled OperationKind");
+  return absl::InternalError("unhandled operation kind");
+}
+
+MutexEngine::Account* MutexEngine::Find(const std::string& account_id) const {
+  absl::ReaderMutexLock lock(&table_mu_);
+  auto it = accounts_.find(account_id);
+  return it == accounts_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<OperationResult> MutexEngine::Open(const Operation& operation) {
+  auto account = std::make_unique<Account>();
+  {
+    // Nobody else can see the account yet; the lock only keeps the
+    // analysis (and the reader of the table) honest.
+    absl::MutexLock account_lock(&account->mu);
+    account->balance = operation.amount;
+  }
+  absl::MutexLock lock(&table_mu_);
+  if (accounts_.contains(operation.account_id)) {
+    return AccountExistsError(operation.account_id);
+  }
+  if (accounts_.size() >= accounts_max_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot open account '", operation.account_id,
+                     "': the engine already holds the maximum of ",
+                     accounts_max_, " accounts"));
+  }
+  accounts_.emplace(operation.account_id, std::move(account));
+  return OperationResult{operation.amount, 0};
+}
+
+absl::StatusOr<OperationResult> MutexEngine::ChangeBalance(
+    const Operation& operation, Account& account) {
+  absl::MutexLock lock(&account.mu);
+  latency_.Spend(operation);
+  absl::StatusOr<int64_t> balance =
+      operation.kind == OperationKind::kDeposit
+          ? CheckedDeposit(operation.account_id, account.balance,
+                           operation.amount)
+          : CheckedWithdraw(operation.account_id, account.balance,
+                            operation.amount);
+  if (!balance.ok()) return balance.status();
+  BANK_CHECK(*balance >= 0);
+  account.balance = *balance;
+  return OperationResult{*balance, 0};
+}
+
+absl::StatusOr<OperationResult> MutexEngine::GetBalance(
+    const Operation& operation, Account& account) {
+  absl::ReaderMutexLock lock(&account.mu);
+  latency_.Spend(operation);
+  return OperationResult{account.balance, 0};
+}
+
+absl::StatusOr<OperationResult> MutexEngine::Transfer(
+    const Operation& operation, Account& from, Account& to) {
+  OrderedLockPair locks(operation.account_id, &from.mu, operation.to_account_id,
+                        &to.mu);
+  latency_.Spend(operation);
+  // Check both legs before changing either: a transfer applies wholly or
+  // not at all.
+  absl::StatusOr<int64_t> from_balance =
+      CheckedWithdraw(operation.account_id, from.balance, operation.amount);
+  if (!from_balance.ok()) return from_balance.status();
+  absl::StatusOr<int64_t> to_balance =
+      CheckedDeposit(operation.to_account_id, to.balance, operation.amount);
+  if (!to_balance.ok()) return to_balance.status();
+  // Money is conserved: what left one account arrived in the other.
+  BANK_CHECK(from.balance - *from_balance == operation.amount);
+  BANK_CHECK(*to_balance - to.balance == operation.amount);
+  BANK_CHECK(*from_balance >= 0);
+  from.balance = *from_balance;
+  to.balance = *to_balance;
+  return OperationResult{*from_balance, *to_balance};
+}
+
+}  // namespace bank

@@ -1,0 +1,89 @@
+// MutexEngine: "guard shared memory with a lock".
+//
+// Every account's balance sits behind that account's own absl::Mutex, and the
+// account table behind one more (readers share it: looking an account up is
+// far more common than opening one). Operations run on the caller's thread
+// and call their completion there, after every lock is released, before
+// Execute() returns.
+//
+// Lock order (so that no two operations can deadlock):
+//   1. table_mu_ is never held while an account's mutex is taken;
+//   2. a transfer takes both account mutexes in ascending account-id order,
+//      whichever direction the money goes.
+// The configured latency is spent while the account lock(s) are held: that
+// is what serialisation costs.
+//
+// Accounts are never removed, so an Account* stays valid for the engine's
+// lifetime once the table lock is released.
+//
+// Thread safety: all public methods may be called from any thread at once.
+
+#ifndef BANK_SERVICE_MUTEX_ENGINE_H_
+#define BANK_SERVICE_MUTEX_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "service/account_engine.h"
+#include "service/engine_factory.h"
+#include "service/latency_injector.h"
+#include "service/operation_gate.h"
+
+namespace bank {
+
+class MutexEngine final : public AccountEngine {
+ public:
+  // Uses options.accounts_max and options.latency; `hook` is for tests (see
+  // latency_injector.h) and runs under the account lock(s).
+  explicit MutexEngine(const EngineOptions& options,
+                       OperationHook hook = nullptr);
+  ~MutexEngine() override;
+
+  MutexEngine(const MutexEngine&) = delete;
+  MutexEngine& operator=(const MutexEngine&) = delete;
+
+  void Execute(Operation operation, OperationDone done) override;
+  void Shutdown() override;
+  const char* Name() const override { return "mutex"; }
+
+ private:
+  struct Account {
+    absl::Mutex mu;
+    int64_t balance ABSL_GUARDED_BY(mu) = 0;
+  };
+
+  absl::StatusOr<OperationResult> Apply(const Operation& operation);
+  absl::StatusOr<OperationResult> Open(const Operation& operation)
+      ABSL_LOCKS_EXCLUDED(table_mu_);
+  absl::StatusOr<OperationResult> ChangeBalance(const Operation& operation,
+                                                Account& account)
+      ABSL_LOCKS_EXCLUDED(account.mu);
+  absl::StatusOr<OperationResult> GetBalance(const Operation& operation,
+                                             Account& account)
+      ABSL_LOCKS_EXCLUDED(account.mu);
+  absl::StatusOr<OperationResult> Transfer(const Operation& operation,
+                                           Account& from, Account& to)
+      ABSL_LOCKS_EXCLUDED(from.mu, to.mu);
+
+  // Find answers the account named `account_id`, or nullptr.
+  Account* Find(const std::string& account_id) const
+      ABSL_LOCKS_EXCLUDED(table_mu_);
+
+  // Constant after construction.
+  const size_t accounts_max_;
+  const LatencyInjector latency_;
+
+  OperationGate gate_;
+
+  mutable absl::Mutex table_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Account>> accounts_
+      ABSL_GUARDED_BY(table_mu_);
+};
+
+}  // namespace bank
+
+#endif  // BANK_SERVICE_MUTEX_ENGINE_H_

@@ -1,0 +1,84 @@
+// UnsafeEngine: the article's SimpleAccount, kept to DEMONSTRATE the lost
+// update. Never a default; the server warns loudly when it is chosen.
+//
+// Each change reads the balance, spends the configured latency, then writes
+// the balance it computed from what it read. Two concurrent withdrawals of 30
+// and 10 from 80 can therefore both read 80 and leave 50 or 70, not 40. A
+// transfer is two such legs, not atomic either.
+//
+// It is wrong on purpose but free of undefined behaviour: the read and the
+// write are SEPARATE std::atomic<int64_t> load and store, a logical race and
+// not a C++ data race, so the test suite stays clean under ThreadSanitizer.
+// The account table itself is properly locked, and accounts are never
+// removed, so the per-account atomics have stable addresses.
+//
+// Validation is the same as every engine's: insufficient funds and overflow
+// are reported from the balance that was read (possibly stale already).
+//
+// Thread safety: all public methods may be called from any thread at once
+// (that is the point); completions run on the caller's thread.
+
+#ifndef BANK_SERVICE_UNSAFE_ENGINE_H_
+#define BANK_SERVICE_UNSAFE_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "service/account_engine.h"
+#include "service/engine_factory.h"
+#include "service/latency_injector.h"
+#include "service/operation_gate.h"
+
+namespace bank {
+
+class UnsafeEngine final : public AccountEngine {
+ public:
+  // Uses options.accounts_max and options.latency. `hook` (tests) runs
+  // between the read and the write of every deposit, withdrawal and
+  // transfer, so a test can make two operations both read before either
+  // writes, deterministically.
+  explicit UnsafeEngine(const EngineOptions& options,
+                        OperationHook hook = nullptr);
+  ~UnsafeEngine() override;
+
+  UnsafeEngine(const UnsafeEngine&) = delete;
+  UnsafeEngine& operator=(const UnsafeEngine&) = delete;
+
+  void Execute(Operation operation, OperationDone done) override;
+  void Shutdown() override;
+  const char* Name() const override { return "unsafe"; }
+
+ private:
+  using Balance = std::atomic<int64_t>;
+
+  absl::StatusOr<OperationResult> Apply(const Operation& operation);
+  absl::StatusOr<OperationResult> Open(const Operation& operation)
+      ABSL_LOCKS_EXCLUDED(table_mu_);
+  absl::StatusOr<OperationResult> ChangeBalance(const Operation& operation,
+                                                Balance& balance);
+  absl::StatusOr<OperationResult> Transfer(const Operation& operation,
+                                           Balance& from, Balance& to);
+
+  // Find answers the balance of `account_id`, or nullptr.
+  Balance* Find(const std::string& account_id) const
+      ABSL_LOCKS_EXCLUDED(table_mu_);
+
+  // Constant after construction.
+  const size_t accounts_max_;
+  const LatencyInjector latency_;
+
+  OperationGate gate_;
+
+  mutable absl::Mutex table_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Balance>> balances_
+      ABSL_GUARDED_BY(table_mu_);
+};
+
+}  // namespace bank
+
+#endif  // BANK_SERVICE_UNSAFE_ENGINE_H_
