@@ -1,0 +1,259 @@
+// engine_bench: the account engines in-process, without gRPC.
+//
+// Goal: measure what each way of sharing the balances costs per operation
+// (mutex: a lock per account; queue: one owner thread fed by a bounded
+// queue; unsafe: no synchronisation at all, the floor) as producer threads
+// are added, on one hot account (the article's case) and spread over
+// kSpreadAccounts accounts, for a deposit/withdraw mix and a transfer mix.
+//
+// Method: every producer thread submits kOpsPerBatch operations
+// asynchronously through AccountEngine::Execute; each completion only counts
+// itself down. An iteration submits one batch and then waits for the
+// previous one, so each producer keeps at most two batches in flight (the
+// queue engine's consumer never starves between batches) and the last
+// iteration waits for both: every operation counted in items_per_second has
+// completed inside the timed region. An operation the queue engine rejects
+// as RESOURCE_EXHAUSTED (queue full) is submitted again after a yield and
+// counted in the `rejected` counter. Time is wall-clock (UseRealTime), so
+// items_per_second is the whole process's throughput.
+//
+// Run: engine_bench --benchmark_min_time=0.2 (see bench/e2e.sh).
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "benchmark/benchmark.h"
+#include "service/check.h"
+#include "service/engine_factory.h"
+#include "bench/engine_stats.h"
+
+namespace bank {
+namespace {
+
+// kOpsPerBatch: operations one producer submits before it waits; large
+// enough that the wait is amortised, small enough that 16 producers with two
+// batches each (32 Ki operations) stay below the queue's default depth.
+constexpr int64_t kOpsPerBatch = 1024;
+constexpr int64_t kSpreadAccounts = 10'000;
+// kInitialBalance: so large that no withdrawal or transfer in any run can
+// fail for lack of funds (each moves 1 unit).
+constexpr int64_t kInitialBalance = int64_t{1} << 50;
+constexpr int kThreadCountMax = 16;
+
+enum class Mix { kDepositWithdraw, kTransfer };
+
+// Batch: the completions of one submitted batch. Completions may run on any
+// thread (the queue engine's consumer), hence the atomics.
+class Batch {
+ public:
+  // Reset prepares for `count` completions; no completion may be pending.
+  void Reset(int64_t count) {
+    pending_.store(count, std::memory_order_relaxed);
+    rejected_.store(0, std::memory_order_relaxed);
+    done_ = std::make_unique<absl::Notification>();
+  }
+
+  // Complete records one completion; the last one wakes the producer.
+  void Complete(const absl::Status& status) {
+    if (status.code() == absl::StatusCode::kResourceExhausted) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      BANK_CHECK(status.ok());
+    }
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_->Notify();
+  }
+
+  // Wait blocks until every completion ran; answers how many were rejected.
+  int64_t Wait() {
+    done_->WaitForNotification();
+    return rejected_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int64_t> pending_{0};
+  std::atomic<int64_t> rejected_{0};
+  std::unique_ptr<absl::Notification> done_;
+};
+
+// Producer: one benchmark thread's operation stream (a xorshift generator,
+// cheap enough not to show in the profile) and its two batches.
+class Producer {
+ public:
+  Producer(AccountEngine& engine, const std::vector<std::string>& ids, Mix mix,
+           uint64_t seed)
+      : engine_(engine), ids_(ids), mix_(mix), random_state_(seed | 1) {}
+
+  // Submit sends `count` operations whose completions land in `batch`.
+  void Submit(Batch& batch, int64_t count) {
+    batch.Reset(count);
+    for (int64_t i = 0; i < count; ++i) {
+      engine_.Execute(NextOperation(), [&batch](auto result) {
+        batch.Complete(result.status());
+      });
+    }
+  }
+
+  // Finish waits for `batch`, resubmitting rejected operations until all
+  // applied.
+  void Finish(Batch& batch) {
+    for (int64_t rejected = batch.Wait(); rejected > 0;
+         rejected = batch.Wait()) {
+      rejected_count_ += rejected;
+      std::this_thread::yield();
+      Submit(batch, rejected);
+    }
+  }
+
+  int64_t rejected_count() const { return rejected_count_; }
+
+ private:
+  uint64_t NextRandom() {
+    random_state_ ^= random_state_ << 13;
+    random_state_ ^= random_state_ >> 7;
+    random_state_ ^= random_state_ << 17;
+    return random_state_;
+  }
+
+  Operation NextOperation();
+
+  AccountEngine& engine_;
+  const std::vector<std::string>& ids_;
+  const Mix mix_;
+  uint64_t random_state_;
+  int64_t sequence_ = 0;
+  int64_t rejected_count_ = 0;
+};
+
+Operation Producer::NextOperation() {
+  const size_t count = ids_.size();
+  const bool even = (sequence_++ & 1) == 0;
+  Operation operation;
+  operation.amount = 1;
+  if (mix_ == Mix::kDepositWithdraw) {
+    // Deposits and withdrawals alternate, so balances stay near initial.
+    operation.kind = even ? OperationKind::kDeposit : OperationKind::kWithdraw;
+    operation.account_id = ids_[count == 1 ? 0 : NextRandom() % count];
+    return operation;
+  }
+  operation.kind = OperationKind::kTransfer;
+  if (count == 2) {  // The hot pair: back and forth between the two.
+    operation.account_id = ids_[even ? 0 : 1];
+    operation.to_account_id = ids_[even ? 1 : 0];
+    return operation;
+  }
+  const uint64_t from = NextRandom() % count;
+  const uint64_t offset = 1 + NextRandom() % (count - 1);
+  operation.account_id = ids_[from];
+  operation.to_account_id = ids_[(from + offset) % count];
+  return operation;
+}
+
+// Shared: what thread 0 sets up before the loop and tears down after it.
+// Google Benchmark starts no thread's loop before all reached it and lets
+// none leave before all finished, which orders these accesses.
+struct Shared {
+  std::unique_ptr<AccountEngine> engine;
+  std::vector<std::string> ids;
+  EngineStatsSnapshot stats_before;
+};
+Shared* shared = nullptr;
+
+void SetUp(const std::string& engine_name, int64_t account_count) {
+  EngineOptions options;
+  options.engine = engine_name;
+  auto engine = CreateEngine(options);
+  BANK_CHECK(engine.ok());
+  shared = new Shared;
+  shared->engine = std::move(engine).value();
+  for (int64_t i = 0; i < account_count; ++i) {
+    shared->ids.push_back(absl::StrCat("a", i));  // Short: no heap string.
+    Operation open;
+    open.kind = OperationKind::kOpen;
+    open.account_id = shared->ids.back();
+    open.amount = kInitialBalance;
+    BANK_CHECK(ExecuteAndWait(*shared->engine, std::move(open)).ok());
+  }
+  shared->stats_before = ReadEngineStats(*shared->engine);
+}
+
+void TearDown(benchmark::State& state) {
+  const EngineStatsSnapshot after = ReadEngineStats(*shared->engine);
+  if (after.available) {
+    const int64_t batches = after.batches - shared->stats_before.batches;
+    const int64_t drained = after.operations - shared->stats_before.operations;
+    state.counters["batch_mean"] =
+        batches > 0 ? static_cast<double>(drained) / batches : 0.0;
+  }
+  shared->engine->Shutdown();
+  delete shared;
+  shared = nullptr;
+}
+
+void BM_Engine(benchmark::State& state, const std::string& engine_name,
+               int64_t account_count, Mix mix) {
+  if (state.thread_index() == 0) SetUp(engine_name, account_count);
+  // `shared` may be read only once the loop has started (see Shared).
+  std::optional<Producer> producer;
+  Batch batches[2];
+  int64_t iteration = 0;
+  for (auto _ : state) {
+    if (!producer.has_value()) {
+      producer.emplace(*shared->engine, shared->ids, mix,
+                       0x9E3779B97F4A7C15ULL * (state.thread_index() + 1));
+    }
+    Batch& current = batches[iteration & 1];
+    producer->Submit(current, kOpsPerBatch);
+    if (iteration > 0) producer->Finish(batches[(iteration - 1) & 1]);
+    if (++iteration == static_cast<int64_t>(state.max_iterations)) {
+      producer->Finish(current);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kOpsPerBatch);
+  state.counters["rejected"] =
+      producer.has_value() ? static_cast<double>(producer->rejected_count())
+                           : 0.0;
+  if (state.thread_index() == 0) TearDown(state);
+}
+
+void RegisterAll() {
+  for (const char* engine : {"mutex", "queue", "unsafe"}) {
+    for (const bool hot : {true, false}) {
+      for (const Mix mix : {Mix::kDepositWithdraw, Mix::kTransfer}) {
+        const bool transfer = mix == Mix::kTransfer;
+        // One hot account; a transfer needs a hot pair.
+        const int64_t accounts = hot ? (transfer ? 2 : 1) : kSpreadAccounts;
+        const std::string name =
+            absl::StrCat("engine:", engine, "/accounts:", hot ? "hot" : "10000",
+                         "/mix:", transfer ? "transfer" : "deposit_withdraw");
+        auto* benchmark = benchmark::RegisterBenchmark(
+            name.c_str(), [=](benchmark::State& state) {
+              BM_Engine(state, engine, accounts, mix);
+            });
+        for (int threads = 1; threads <= kThreadCountMax; threads *= 2) {
+          benchmark->Threads(threads);
+        }
+        benchmark->UseRealTime()->MeasureProcessCPUTime();
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bank
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  bank::RegisterAll();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
