@@ -102,10 +102,7 @@ absl::StatusOr<OperationResult> MutexEngine::Open(const Operation& operation) {
     return AccountExistsError(operation.account_id);
   }
   if (accounts_.size() >= accounts_max_) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot open account '", operation.account_id,
-                     "': the engine already holds the maximum of ",
-                     accounts_max_, " accounts"));
+    return AccountLimitError(operation.account_id, accounts_max_);
   }
   accounts_.emplace(operation.account_id, std::move(account));
   return OperationResult{operation.amount, 0};

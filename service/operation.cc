@@ -27,7 +27,8 @@ namespace {
 absl::Status ValidateAccountId(const std::string& account_id,
                                const char* field) {
   if (account_id.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " must not be empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must not be empty"));
   }
   if (account_id.size() > kAccountIdBytesMax) {
     return absl::InvalidArgumentError(
@@ -56,9 +57,8 @@ absl::Status ValidateOperation(const Operation& operation) {
   switch (operation.kind) {
     case OperationKind::kOpen:
       if (operation.amount < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("initial_balance must be >= 0, got ",
-                         operation.amount));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "initial_balance must be >= 0, got ", operation.amount));
       }
       break;
     case OperationKind::kDeposit:
@@ -78,10 +78,10 @@ absl::Status ValidateOperation(const Operation& operation) {
 absl::StatusOr<int64_t> CheckedDeposit(const std::string& account_id,
                                        int64_t balance, int64_t amount) {
   if (balance > std::numeric_limits<int64_t>::max() - amount) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "depositing ", amount, " into account '", account_id,
-        "' would push its balance ", balance, " past the maximum ",
-        std::numeric_limits<int64_t>::max()));
+    return absl::OutOfRangeError(
+        absl::StrCat("depositing ", amount, " into account '", account_id,
+                     "' would push its balance ", balance, " past the maximum ",
+                     std::numeric_limits<int64_t>::max()));
   }
   return balance + amount;
 }
@@ -104,6 +104,14 @@ absl::Status AccountNotFoundError(const std::string& account_id) {
 absl::Status AccountExistsError(const std::string& account_id) {
   return absl::AlreadyExistsError(
       absl::StrCat("account '", account_id, "' already exists"));
+}
+
+absl::Status AccountLimitError(const std::string& account_id,
+                               size_t accounts_max) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("cannot open account '", account_id,
+                   "': the engine already holds the maximum of ", accounts_max,
+                   " accounts"));
 }
 
 absl::Status EngineShutDownError() {

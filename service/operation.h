@@ -70,6 +70,10 @@ absl::StatusOr<int64_t> CheckedWithdraw(const std::string& account_id,
 // Errors every engine words the same way.
 absl::Status AccountNotFoundError(const std::string& account_id);
 absl::Status AccountExistsError(const std::string& account_id);
+// AccountLimitError: kResourceExhausted, opening `account_id` would pass the
+// engine's limit of `accounts_max` accounts.
+absl::Status AccountLimitError(const std::string& account_id,
+                               size_t accounts_max);
 absl::Status EngineShutDownError();
 
 }  // namespace bank

@@ -152,10 +152,7 @@ absl::StatusOr<OperationResult> QueueEngine::Open(const Operation& operation) {
     return AccountExistsError(operation.account_id);
   }
   if (balances_.size() >= accounts_max_) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot open account '", operation.account_id,
-                     "': the engine already holds the maximum of ",
-                     accounts_max_, " accounts"));
+    return AccountLimitError(operation.account_id, accounts_max_);
   }
   balances_.emplace(operation.account_id, operation.amount);
   return OperationResult{operation.amount, 0};

@@ -1,0 +1,139 @@
+#include "tests/engine/engine_test_util.h"
+
+#include <utility>
+
+#include "gtest/gtest.h"
+#include "service/mutex_engine.h"
+#include "service/queue_engine.h"
+#include "service/unsafe_engine.h"
+
+namespace bank::testing {
+
+std::ostream& operator<<(std::ostream& out, const EngineConfig& config) {
+  return out << config.label;
+}
+
+std::vector<EngineConfig> RealEngineConfigs() {
+  return {{"mutex", "mutex"},
+          {"queue", "queue"},
+          {"queue_tiny", "queue", kTinyQueueDepthMax},
+          {"unsafe", "unsafe"}};
+}
+
+std::vector<EngineConfig> SafeEngineConfigs() {
+  return {{"mutex", "mutex"}, {"queue", "queue"}};
+}
+
+std::vector<EngineConfig> AllEngineConfigs() {
+  std::vector<EngineConfig> configs = RealEngineConfigs();
+  configs.push_back({"model", "model"});
+  return configs;
+}
+
+std::unique_ptr<AccountEngine> MakeEngine(const EngineConfig& config,
+                                          size_t accounts_max,
+                                          LatencyRange latency,
+                                          OperationHook hook) {
+  EngineOptions options;
+  options.engine = config.engine;
+  options.accounts_max = accounts_max;
+  options.queue_depth_max = config.queue_depth_max;
+  options.latency = latency;
+  if (config.engine == "mutex") {
+    return std::make_unique<MutexEngine>(options, std::move(hook));
+  }
+  if (config.engine == "queue") {
+    return std::make_unique<QueueEngine>(options, std::move(hook));
+  }
+  if (config.engine == "unsafe") {
+    return std::make_unique<UnsafeEngine>(options, std::move(hook));
+  }
+  EXPECT_EQ(config.engine, "model");
+  return std::make_unique<ModelEngine>(accounts_max);
+}
+
+void ModelEngine::Execute(Operation operation, OperationDone done) {
+  std::move(done)(shut_down_
+                      ? absl::StatusOr<OperationResult>(EngineShutDownError())
+                      : Apply(operation));
+}
+
+absl::StatusOr<OperationResult> ModelEngine::Apply(const Operation& operation) {
+  if (absl::Status valid = ValidateOperation(operation); !valid.ok()) {
+    return valid;
+  }
+  const std::string& id = operation.account_id;
+  if (operation.kind == OperationKind::kOpen) {
+    if (balances_.count(id) > 0) return AccountExistsError(id);
+    if (balances_.size() >= accounts_max_) {
+      return AccountLimitError(id, accounts_max_);
+    }
+    return OperationResult{balances_[id] = operation.amount, 0};
+  }
+  if (balances_.count(id) == 0) return AccountNotFoundError(id);
+  int64_t& balance = balances_[id];
+  absl::StatusOr<int64_t> changed = balance;
+  if (operation.kind == OperationKind::kDeposit) {
+    changed = CheckedDeposit(id, balance, operation.amount);
+  } else if (operation.kind == OperationKind::kWithdraw) {
+    changed = CheckedWithdraw(id, balance, operation.amount);
+  } else if (operation.kind == OperationKind::kTransfer) {
+    const std::string& to_id = operation.to_account_id;
+    if (balances_.count(to_id) == 0) return AccountNotFoundError(to_id);
+    int64_t& to_balance = balances_[to_id];
+    changed = CheckedWithdraw(id, balance, operation.amount);
+    if (!changed.ok()) return changed.status();
+    absl::StatusOr<int64_t> to_changed =
+        CheckedDeposit(to_id, to_balance, operation.amount);
+    if (!to_changed.ok()) return to_changed.status();
+    balance = *changed;
+    to_balance = *to_changed;
+    return OperationResult{balance, to_balance};
+  }
+  if (!changed.ok()) return changed.status();
+  balance = *changed;
+  return OperationResult{balance, 0};
+}
+
+absl::StatusOr<OperationResult> Open(AccountEngine& engine,
+                                     const std::string& account_id,
+                                     int64_t initial_balance) {
+  return ExecuteAndWait(
+      engine, {OperationKind::kOpen, account_id, "", initial_balance});
+}
+
+absl::StatusOr<OperationResult> Deposit(AccountEngine& engine,
+                                        const std::string& account_id,
+                                        int64_t amount) {
+  return ExecuteAndWait(engine,
+                        {OperationKind::kDeposit, account_id, "", amount});
+}
+
+absl::StatusOr<OperationResult> Withdraw(AccountEngine& engine,
+                                         const std::string& account_id,
+                                         int64_t amount) {
+  return ExecuteAndWait(engine,
+                        {OperationKind::kWithdraw, account_id, "", amount});
+}
+
+absl::StatusOr<OperationResult> Transfer(AccountEngine& engine,
+                                         const std::string& from_account_id,
+                                         const std::string& to_account_id,
+                                         int64_t amount) {
+  return ExecuteAndWait(engine, {OperationKind::kTransfer, from_account_id,
+                                 to_account_id, amount});
+}
+
+absl::StatusOr<OperationResult> GetBalance(AccountEngine& engine,
+                                           const std::string& account_id) {
+  return ExecuteAndWait(engine,
+                        {OperationKind::kGetBalance, account_id, "", 0});
+}
+
+int64_t BalanceOf(AccountEngine& engine, const std::string& account_id) {
+  absl::StatusOr<OperationResult> result = GetBalance(engine, account_id);
+  EXPECT_TRUE(result.ok()) << account_id << ": " << result.status();
+  return result.ok() ? result->balance : -1;
+}
+
+}  // namespace bank::testing

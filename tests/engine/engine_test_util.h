@@ -1,0 +1,89 @@
+// Helpers shared by the engine tests: the engine configurations every suite
+// runs over, a trivial single-threaded ModelEngine that defines the right
+// answers, and one-line wrappers around ExecuteAndWait.
+
+#ifndef BANK_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
+#define BANK_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "service/account_engine.h"
+#include "service/engine_factory.h"
+#include "service/latency_injector.h"
+
+namespace bank::testing {
+
+// A queue so small that every operation takes the ring's wrap-around path.
+inline constexpr size_t kTinyQueueDepthMax = 1;
+
+// EngineConfig names one way to build an engine under test.
+struct EngineConfig {
+  std::string label;   // Test-name suffix: "mutex", "queue_tiny", ...
+  std::string engine;  // "mutex", "queue", "unsafe" or "model".
+  size_t queue_depth_max = kQueueDepthMaxDefault;
+};
+
+std::ostream& operator<<(std::ostream& out, const EngineConfig& config);
+
+// The real engines: mutex, queue, queue_tiny and unsafe.
+std::vector<EngineConfig> RealEngineConfigs();
+// The engines that must never lose an update: mutex and queue.
+std::vector<EngineConfig> SafeEngineConfigs();
+// RealEngineConfigs() plus the model, so the model obeys the contract too.
+std::vector<EngineConfig> AllEngineConfigs();
+
+// MakeEngine builds `config`'s engine with the given limits, latency and test
+// hook (see latency_injector.h; the model ignores latency and hook).
+std::unique_ptr<AccountEngine> MakeEngine(const EngineConfig& config,
+                                          size_t accounts_max,
+                                          LatencyRange latency = {},
+                                          OperationHook hook = nullptr);
+
+// ModelEngine: the obviously-correct reference. Single-threaded only: it has
+// no locks at all, so it must never be shared between threads. It uses the
+// shared helpers of operation.h, so its error messages are the engines'.
+class ModelEngine final : public AccountEngine {
+ public:
+  explicit ModelEngine(size_t accounts_max) : accounts_max_(accounts_max) {}
+
+  void Execute(Operation operation, OperationDone done) override;
+  void Shutdown() override { shut_down_ = true; }
+  const char* Name() const override { return "model"; }
+
+ private:
+  absl::StatusOr<OperationResult> Apply(const Operation& operation);
+
+  const size_t accounts_max_;
+  bool shut_down_ = false;
+  std::map<std::string, int64_t> balances_;
+};
+
+// One-line operations (ExecuteAndWait underneath).
+absl::StatusOr<OperationResult> Open(AccountEngine& engine,
+                                     const std::string& account_id,
+                                     int64_t initial_balance);
+absl::StatusOr<OperationResult> Deposit(AccountEngine& engine,
+                                        const std::string& account_id,
+                                        int64_t amount);
+absl::StatusOr<OperationResult> Withdraw(AccountEngine& engine,
+                                         const std::string& account_id,
+                                         int64_t amount);
+absl::StatusOr<OperationResult> Transfer(AccountEngine& engine,
+                                         const std::string& from_account_id,
+                                         const std::string& to_account_id,
+                                         int64_t amount);
+absl::StatusOr<OperationResult> GetBalance(AccountEngine& engine,
+                                           const std::string& account_id);
+
+// BalanceOf answers the account's balance, failing the test (and answering
+// -1) when it cannot be read.
+int64_t BalanceOf(AccountEngine& engine, const std::string& account_id);
+
+}  // namespace bank::testing
+
+#endif  // BANK_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
