@@ -22,10 +22,13 @@
 #ifndef BANK_SERVICE_SERVER_RUNNER_H_
 #define BANK_SERVICE_SERVER_RUNNER_H_
 
-#include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "service/account_engine.h"
 
@@ -48,6 +51,25 @@ struct ServerConfig {
   bool log_ops = false;  // One stdout line per applied operation.
   absl::Duration shutdown_grace = kShutdownGraceDefault;
 };
+
+// InitialAccount: an account the server opens before it starts serving.
+struct InitialAccount {
+  std::string account_id;
+  int64_t balance = 0;  // Minor units, >= 0.
+};
+
+// ParseAccounts parses --accounts: "" (none) or comma-separated
+// ACCOUNT_ID:BALANCE pairs such as "main:80,b:10". Answers
+// kInvalidArgument naming the bad item for anything else (the engine
+// checks the ids and balances themselves when they are opened).
+absl::StatusOr<std::vector<InitialAccount>> ParseAccounts(
+    absl::string_view text);
+
+// OpenAccounts opens each account on `engine`, in order, waiting for each;
+// answers the first failure (e.g. kAlreadyExists for a repeated id) with
+// the account named. For startup only, before the server serves.
+absl::Status OpenAccounts(AccountEngine& engine,
+                          const std::vector<InitialAccount>& accounts);
 
 // BlockShutdownSignals blocks SIGINT and SIGTERM in the calling thread. Call
 // it first thing in main, before any thread (engine or gRPC) starts, so

@@ -1,0 +1,149 @@
+#include "service/server_runner.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "service/bank_service_impl.h"
+
+namespace bank {
+namespace {
+
+constexpr char kServiceName[] = "bank.v1.BankService";
+
+sigset_t ShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
+
+// WaitForShutdownSignal blocks the main thread until SIGINT or SIGTERM is
+// pending and takes it. Because both are blocked in every thread, they are
+// never delivered to a handler: shutdown runs here, in ordinary code.
+int WaitForShutdownSignal() {
+  const sigset_t signals = ShutdownSignals();
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  return signal_number;
+}
+
+// BoundAddress replaces the port of `listen_address` (host:port, where the
+// host may be a bracketed IPv6 address) with the port actually bound.
+std::string BoundAddress(const std::string& listen_address, int port) {
+  const size_t colon = listen_address.rfind(':');
+  const std::string host = colon == std::string::npos
+                               ? listen_address
+                               : listen_address.substr(0, colon);
+  return absl::StrCat(host, ":", port);
+}
+
+std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
+                                          BankServiceImpl& service,
+                                          int& port) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen_address,
+                           grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(kRequestBytesMax);
+  builder.RegisterService(&service);
+  return builder.BuildAndStart();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<InitialAccount>> ParseAccounts(
+    absl::string_view text) {
+  std::vector<InitialAccount> accounts;
+  if (text.empty()) return accounts;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    const size_t colon = item.rfind(':');
+    InitialAccount account;
+    if (colon == absl::string_view::npos || colon == 0 ||
+        !absl::SimpleAtoi(item.substr(colon + 1), &account.balance)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--accounts item \"", item,
+          "\" is not ACCOUNT_ID:BALANCE (e.g. main:80)"));
+    }
+    account.account_id = std::string(item.substr(0, colon));
+    accounts.push_back(std::move(account));
+  }
+  return accounts;
+}
+
+absl::Status OpenAccounts(AccountEngine& engine,
+                          const std::vector<InitialAccount>& accounts) {
+  for (const InitialAccount& account : accounts) {
+    absl::StatusOr<OperationResult> result = ExecuteAndWait(
+        engine,
+        Operation{OperationKind::kOpen, account.account_id, "",
+                  account.balance});
+    if (!result.ok()) {
+      return absl::Status(
+          result.status().code(),
+          absl::StrCat("cannot open account \"", account.account_id,
+                       "\": ", result.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlockShutdownSignals() {
+  const sigset_t signals = ShutdownSignals();
+  const int error_number = pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (error_number != 0) {
+    return absl::InternalError(
+        absl::StrCat("pthread_sigmask: ", std::strerror(error_number)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
+  BankServiceImpl service(engine, BankServiceImpl::Options{config.log_ops});
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = BuildServer(config, service, port);
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen_address));
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(kServiceName, true);
+  std::printf("%s%s engine=%s\n", kListeningLinePrefix,
+              BoundAddress(config.listen_address, port).c_str(), engine.Name());
+  std::fflush(stdout);
+
+  const int signal_number = WaitForShutdownSignal();
+  std::fprintf(stderr, "bank_server: %s received; shutting down (grace %s)\n",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+               absl::FormatDuration(config.shutdown_grace).c_str());
+  // Load balancers and probes see NOT_SERVING first; then no new RPCs are
+  // accepted, in-flight ones get the grace period, and Shutdown returns once
+  // every reactor has finished (RPCs still running after the grace period
+  // are cancelled, but their engine operations still complete).
+  health->SetServingStatus(false);
+  server->Shutdown(absl::ToChronoTime(absl::Now() + config.shutdown_grace));
+  server->Wait();
+  // No RPC can reach the engine any more; drain what it still holds.
+  engine.Shutdown();
+  return absl::OkStatus();
+}
+
+}  // namespace bank
