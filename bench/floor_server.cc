@@ -1,0 +1,146 @@
+// bank_floor_server: the cost of gRPC itself, for the benchmarks only.
+//
+// It serves the same bank.v1 BankService as bank_server, through the same
+// callback API, but every handler answers at once with a fixed response and
+// touches no engine and no shared state. So whatever an end-to-end run costs
+// on this server is the floor any engine's server pays on the same machine
+// in the same run; bench/e2e.sh states every engine's figures as ratios to
+// it. Never shipped: it keeps no balances (OpenAccount echoes its request,
+// every other RPC answers kFloorBalance), so bank_loadgen's invariant check
+// does not apply to it.
+//
+// Flags: --listen (port 0 picks a free port). Once serving it prints the
+// same line bank_server prints (kListeningLinePrefix, the bound address,
+// " engine=floor"), and it stops on SIGINT/SIGTERM like bank_server.
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bank/v1/bank.grpc.pb.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "service/server_runner.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "host:port to listen on; port 0 picks a free port");
+
+namespace bank {
+namespace {
+
+// kFloorBalance: the balance every balance-carrying response reports.
+constexpr int64_t kFloorBalance = 1'000'000;
+// kFloorShutdownGrace: in-flight RPCs finish instantly here, so a short
+// grace suffices.
+constexpr absl::Duration kFloorShutdownGrace = absl::Seconds(1);
+
+// FloorService answers every RPC on the calling gRPC thread, before the
+// handler returns: no engine, no lock, no allocation of its own.
+class FloorService final : public v1::BankService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* OpenAccount(
+      grpc::CallbackServerContext* context,
+      const v1::OpenAccountRequest* request,
+      v1::OpenAccountResponse* response) override {
+    response->mutable_account()->set_account_id(request->account_id());
+    response->mutable_account()->set_balance(request->initial_balance());
+    return Done(context);
+  }
+
+  grpc::ServerUnaryReactor* Deposit(grpc::CallbackServerContext* context,
+                                    const v1::DepositRequest* /*request*/,
+                                    v1::DepositResponse* response) override {
+    response->set_balance(kFloorBalance);
+    return Done(context);
+  }
+
+  grpc::ServerUnaryReactor* Withdraw(grpc::CallbackServerContext* context,
+                                     const v1::WithdrawRequest* /*request*/,
+                                     v1::WithdrawResponse* response) override {
+    response->set_balance(kFloorBalance);
+    return Done(context);
+  }
+
+  grpc::ServerUnaryReactor* Transfer(grpc::CallbackServerContext* context,
+                                     const v1::TransferRequest* /*request*/,
+                                     v1::TransferResponse* response) override {
+    response->set_from_balance(kFloorBalance);
+    response->set_to_balance(kFloorBalance);
+    return Done(context);
+  }
+
+  grpc::ServerUnaryReactor* GetBalance(
+      grpc::CallbackServerContext* context,
+      const v1::GetBalanceRequest* /*request*/,
+      v1::GetBalanceResponse* response) override {
+    response->set_balance(kFloorBalance);
+    return Done(context);
+  }
+
+ private:
+  static grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+// WaitForShutdownSignal blocks until SIGINT or SIGTERM arrives (both were
+// blocked in every thread by BlockShutdownSignals).
+void WaitForShutdownSignal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+}
+
+int Serve(const std::string& listen_address) {
+  FloorService service;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen_address, grpc::InsecureServerCredentials(),
+                           &port);
+  builder.SetMaxReceiveMessageSize(kRequestBytesMax);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "bank_floor_server: cannot listen on %s\n",
+                 listen_address.c_str());
+    return 1;
+  }
+  const absl::string_view host =
+      absl::string_view(listen_address)
+          .substr(0, listen_address.rfind(':'));
+  std::printf("%s%s engine=floor\n", kListeningLinePrefix,
+              absl::StrCat(host, ":", port).c_str());
+  std::fflush(stdout);
+  WaitForShutdownSignal();
+  server->Shutdown(absl::ToChronoTime(absl::Now() + kFloorShutdownGrace));
+  return 0;
+}
+
+}  // namespace
+}  // namespace bank
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Benchmark-only BankService that answers every RPC at once with a "
+      "fixed response (the gRPC floor).");
+  // Before any thread starts, so every thread inherits the blocked mask.
+  if (!bank::BlockShutdownSignals().ok()) return 1;
+  absl::ParseCommandLine(argc, argv);
+  return bank::Serve(absl::GetFlag(FLAGS_listen));
+}
