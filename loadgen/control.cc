@@ -1,0 +1,210 @@
+#include "loadgen/control.h"
+
+#include <cctype>
+#include <functional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace bank::loadgen {
+namespace {
+
+using bank::v1::BankService;
+
+// BulkCalls runs n calls with at most kControlInFlightMax outstanding. The
+// calling thread starts every call and waits; callbacks only count down, so
+// no callback ever starts a call (no recursion however gRPC runs them). The
+// counters live in a State every callback co-owns, so a callback still
+// unlocking the mutex never races with its destruction.
+class BulkCalls {
+ public:
+  using Done = std::function<void(const grpc::Status&)>;
+  using Start = std::function<void(size_t index, Done done)>;
+
+  // Run answers OK or the first failure's status.
+  static grpc::Status Run(size_t count, const Start& start) {
+    auto state = std::make_shared<State>();
+    for (size_t i = 0; i < count; ++i) {
+      {
+        absl::MutexLock lock(&state->mu);
+        state->mu.Await(absl::Condition(state.get(), &State::HasRoom));
+        ++state->in_flight;
+      }
+      start(i, [state](const grpc::Status& status) { state->Finish(status); });
+    }
+    absl::MutexLock lock(&state->mu);
+    state->mu.Await(absl::Condition(state.get(), &State::Idle));
+    return state->first_error;
+  }
+
+ private:
+  struct State {
+    bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return in_flight < kControlInFlightMax;
+    }
+    bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return in_flight == 0;
+    }
+    void Finish(const grpc::Status& status) {
+      absl::MutexLock lock(&mu);
+      --in_flight;
+      if (!status.ok() && first_error.ok()) first_error = status;
+    }
+
+    absl::Mutex mu;
+    int64_t in_flight ABSL_GUARDED_BY(mu) = 0;
+    grpc::Status first_error ABSL_GUARDED_BY(mu);
+  };
+};
+
+template <typename Request, typename Response>
+struct Call {
+  grpc::ClientContext context;
+  Request request;
+  Response response;
+};
+
+void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+}  // namespace
+
+std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
+    const std::string& target, int64_t count) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int64_t i = 0; i < count; ++i) {
+    grpc::ChannelArguments args;
+    // Channels with equal args may share one subchannel (TCP connection);
+    // a local pool and a distinct arg keep each channel on its own.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("bank.channel_id", static_cast<int>(i));
+    channels.push_back(grpc::CreateCustomChannel(
+        target, grpc::InsecureChannelCredentials(), args));
+  }
+  return channels;
+}
+
+std::string ConnectFailureReason(const std::string& grpc_message) {
+  const size_t colon = grpc_message.rfind(": ");
+  std::string reason = colon == std::string::npos
+                           ? grpc_message
+                           : grpc_message.substr(colon + 2);
+  if (reason.empty()) return grpc_message;
+  reason[0] = static_cast<char>(
+      std::tolower(static_cast<unsigned char>(reason[0])));
+  return reason;
+}
+
+absl::Status CheckReachable(BankService::Stub& stub, const std::string& target,
+                            const std::string& probe_account_id) {
+  grpc::ClientContext context;
+  SetDeadline(context, kConnectDeadline);
+  bank::v1::GetBalanceRequest request;
+  request.set_account_id(probe_account_id);
+  bank::v1::GetBalanceResponse response;
+  const grpc::Status status = stub.GetBalance(&context, request, &response);
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return absl::UnavailableError(
+          absl::StrCat("cannot connect to ", target, ": ",
+                       ConnectFailureReason(status.error_message())));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::UnavailableError(
+          absl::StrCat("cannot connect to ", target, ": no answer within ",
+                       absl::FormatDuration(kConnectDeadline)));
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return absl::UnavailableError(absl::StrCat(
+          target, " does not serve bank.v1.BankService: ",
+          status.error_message()));
+    default:
+      return absl::OkStatus();
+  }
+}
+
+absl::Status ToAbslStatus(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+absl::Status OpenAccounts(BankService::Stub& stub,
+                          const std::vector<std::string>& account_ids,
+                          int64_t initial_balance) {
+  using OpenCall =
+      Call<bank::v1::OpenAccountRequest, bank::v1::OpenAccountResponse>;
+  const grpc::Status status = BulkCalls::Run(
+      account_ids.size(), [&](size_t i, BulkCalls::Done done) {
+        auto call = std::make_shared<OpenCall>();
+        SetDeadline(call->context, kControlDeadline);
+        call->request.set_account_id(account_ids[i]);
+        call->request.set_initial_balance(initial_balance);
+        stub.async()->OpenAccount(
+            &call->context, &call->request, &call->response,
+            [call, done](grpc::Status s) { done(s); });
+      });
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(
+      static_cast<absl::StatusCode>(status.error_code()),
+      absl::StrCat("cannot open the load's accounts: ",
+                   status.error_message(),
+                   status.error_code() == grpc::StatusCode::ALREADY_EXISTS
+                       ? " (choose another --account_prefix)"
+                       : ""));
+}
+
+absl::StatusOr<std::vector<int64_t>> ReadBalances(
+    BankService::Stub& stub, const std::vector<std::string>& account_ids) {
+  using BalanceCall =
+      Call<bank::v1::GetBalanceRequest, bank::v1::GetBalanceResponse>;
+  // Each slot is written by one callback and read after BulkCalls::Run,
+  // whose mutex orders the two.
+  std::vector<int64_t> balances(account_ids.size(), 0);
+  const grpc::Status status = BulkCalls::Run(
+      account_ids.size(), [&](size_t i, BulkCalls::Done done) {
+        auto call = std::make_shared<BalanceCall>();
+        SetDeadline(call->context, kControlDeadline);
+        call->request.set_account_id(account_ids[i]);
+        int64_t* slot = &balances[i];
+        stub.async()->GetBalance(
+            &call->context, &call->request, &call->response,
+            [call, done, slot](grpc::Status s) {
+              if (s.ok()) *slot = call->response.balance();
+              done(s);
+            });
+      });
+  if (!status.ok()) {
+    return absl::Status(
+        static_cast<absl::StatusCode>(status.error_code()),
+        absl::StrCat("cannot read the balances: ", status.error_message()));
+  }
+  return balances;
+}
+
+absl::StatusOr<std::vector<int64_t>> ReadSettledBalances(
+    BankService::Stub& stub, const std::vector<std::string>& account_ids,
+    bool settle, absl::Duration interval, int& reads) {
+  reads = 1;
+  absl::StatusOr<std::vector<int64_t>> balances =
+      ReadBalances(stub, account_ids);
+  while (settle && balances.ok() && reads < kSettleReadsMax) {
+    // Not a synchronisation shortcut: an operation whose RPC gave up may
+    // still be waiting in the server, and only time lets it land.
+    absl::SleepFor(interval);
+    absl::StatusOr<std::vector<int64_t>> again =
+        ReadBalances(stub, account_ids);
+    ++reads;
+    if (!again.ok()) return again;
+    const bool stable = *again == *balances;
+    balances = std::move(again);
+    if (stable) break;
+  }
+  return balances;
+}
+
+}  // namespace bank::loadgen

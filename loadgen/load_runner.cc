@@ -1,0 +1,394 @@
+#include "loadgen/load_runner.h"
+
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "bank/v1/bank.grpc.pb.h"
+#include "grpcpp/client_context.h"
+#include "loadgen/random.h"
+#include "service/check.h"
+
+namespace bank::loadgen {
+namespace {
+
+using bank::v1::BankService;
+constexpr std::memory_order kRelaxed = std::memory_order_relaxed;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Duration CpuTime(const timeval& tv) {
+  return absl::Seconds(tv.tv_sec) + absl::Microseconds(tv.tv_usec);
+}
+
+// Slot: one RPC in flight at a time. Only the thread running the slot's
+// current step touches it; gRPC's completion orders one step before the next.
+struct Slot {
+  size_t index = 0;
+  BankService::Stub* stub = nullptr;
+  std::optional<SplitMix64> rng;
+  std::optional<grpc::ClientContext> context;
+  RpcKind kind = RpcKind::kBalance;
+  size_t account = 0;
+  size_t to_account = 0;
+  int64_t amount = 0;
+  bool measured = false;
+  int64_t start_ns = 0;
+  bank::v1::WithdrawRequest withdraw_request;
+  bank::v1::WithdrawResponse withdraw_response;
+  bank::v1::DepositRequest deposit_request;
+  bank::v1::DepositResponse deposit_response;
+  bank::v1::TransferRequest transfer_request;
+  bank::v1::TransferResponse transfer_response;
+  bank::v1::GetBalanceRequest balance_request;
+  bank::v1::GetBalanceResponse balance_response;
+};
+
+// Trampoline state: if gRPC ever runs a completion inline, inside the call
+// that started the RPC, the next start is queued here and run by the
+// outermost start on this thread, so the stack never grows with the load.
+thread_local bool tls_starting = false;
+thread_local std::vector<Slot*>* tls_deferred = nullptr;
+
+class LoadRunner {
+ public:
+  LoadRunner(const LoadgenConfig& config,
+             const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+             Ledger& ledger, RunStats& stats);
+
+  // Run starts every slot, waits for all of them to stop and answers the
+  // timing; it redraws the progress line meanwhile if asked.
+  LoadTiming Run(bool show_progress);
+
+ private:
+  void Release(Slot& slot);
+  void Start(Slot& slot);
+  void StartOne(Slot& slot);
+  bool Admit(Slot& slot, int64_t now_ns);
+  void ChooseOperation(Slot& slot);
+  void SendRpc(Slot& slot);
+  void OnDone(Slot& slot, const grpc::Status& status);
+  void RecordOutcome(Slot& slot, grpc::StatusCode code);
+  void StopSlot();
+  bool RunOver(int64_t now_ns) const;
+  void PacerLoop();
+  bool PacerHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(pacer_mu_) {
+    return !ready_.empty() || finished_;
+  }
+  void PrintProgress(int64_t now_ns, uint64_t& last_done, int64_t& last_ns);
+
+  // Constant after construction.
+  const LoadgenConfig& config_;
+  Ledger& ledger_;
+  RunStats& stats_;
+  std::vector<std::unique_ptr<BankService::Stub>> stubs_;
+  std::unique_ptr<Slot[]> slots_;
+  // Set by Run before any slot starts.
+  int64_t run_start_ns_ = 0;
+  int64_t measure_start_ns_ = 0;
+  int64_t measure_end_ns_ = 0;  // Duration mode only.
+  std::chrono::nanoseconds deadline_{0};
+
+  std::atomic<int64_t> issued_all_{0};
+  std::atomic<int64_t> issued_measured_{0};
+  std::atomic<uint64_t> done_measured_{0};
+  std::atomic<uint64_t> done_warmup_{0};
+  std::atomic<uint64_t> errors_measured_{0};
+  std::atomic<int64_t> active_slots_{0};
+  std::atomic<int64_t> last_done_ns_{0};
+  absl::Notification all_stopped_;
+
+  absl::Mutex pacer_mu_;
+  std::deque<Slot*> ready_ ABSL_GUARDED_BY(pacer_mu_);
+  bool finished_ ABSL_GUARDED_BY(pacer_mu_) = false;
+};
+
+LoadRunner::LoadRunner(
+    const LoadgenConfig& config,
+    const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+    Ledger& ledger, RunStats& stats)
+    : config_(config),
+      ledger_(ledger),
+      stats_(stats),
+      slots_(new Slot[static_cast<size_t>(config.concurrency)]) {
+  BANK_CHECK(!channels.empty());
+  BANK_CHECK(ledger.account_count() == config.account_ids.size());
+  for (const std::shared_ptr<grpc::Channel>& channel : channels) {
+    stubs_.push_back(BankService::NewStub(channel));
+  }
+  for (size_t i = 0; i < static_cast<size_t>(config.concurrency); ++i) {
+    Slot& slot = slots_[i];
+    slot.index = i;
+    slot.stub = stubs_[i % stubs_.size()].get();
+    // Distinct, reproducible streams: SplitMix64 decorrelates nearby seeds.
+    slot.rng.emplace(config.seed * 0x100000001b3ULL + i);
+  }
+  deadline_ = absl::ToChronoNanoseconds(config.deadline);
+}
+
+LoadTiming LoadRunner::Run(bool show_progress) {
+  rusage usage_before{};
+  getrusage(RUSAGE_SELF, &usage_before);
+  run_start_ns_ = NowNs();
+  measure_start_ns_ = run_start_ns_ + absl::ToInt64Nanoseconds(config_.warmup);
+  measure_end_ns_ =
+      measure_start_ns_ + absl::ToInt64Nanoseconds(config_.duration);
+  active_slots_.store(config_.concurrency);
+  std::optional<std::thread> pacer;
+  if (config_.rps > 0) pacer.emplace([this] { PacerLoop(); });
+  for (int64_t i = 0; i < config_.concurrency; ++i) Release(slots_[i]);
+  uint64_t last_done = 0;
+  int64_t last_ns = run_start_ns_;
+  while (!all_stopped_.WaitForNotificationWithTimeout(kProgressInterval)) {
+    if (show_progress) PrintProgress(NowNs(), last_done, last_ns);
+  }
+  if (show_progress) std::fputs("\n", stderr);
+  if (pacer) pacer->join();
+  rusage usage_after{};
+  getrusage(RUSAGE_SELF, &usage_after);
+  LoadTiming timing;
+  const int64_t end_ns = last_done_ns_.load();
+  timing.measured = absl::Nanoseconds(std::max<int64_t>(
+      0, end_ns - std::max(measure_start_ns_, run_start_ns_)));
+  timing.measured_rpcs = done_measured_.load();
+  timing.warmup_rpcs = done_warmup_.load();
+  timing.cpu_user = CpuTime(usage_after.ru_utime) - CpuTime(usage_before.ru_utime);
+  timing.cpu_system = CpuTime(usage_after.ru_stime) - CpuTime(usage_before.ru_stime);
+  return timing;
+}
+
+void LoadRunner::Release(Slot& slot) {
+  if (config_.rps == 0) {
+    Start(slot);
+    return;
+  }
+  absl::MutexLock lock(&pacer_mu_);
+  ready_.push_back(&slot);
+}
+
+void LoadRunner::Start(Slot& slot) {
+  if (tls_starting) {
+    tls_deferred->push_back(&slot);
+    return;
+  }
+  std::vector<Slot*> deferred;
+  tls_starting = true;
+  tls_deferred = &deferred;
+  StartOne(slot);
+  while (!deferred.empty()) {
+    Slot* next = deferred.back();
+    deferred.pop_back();
+    StartOne(*next);
+  }
+  tls_deferred = nullptr;
+  tls_starting = false;
+}
+
+void LoadRunner::StartOne(Slot& slot) {
+  const int64_t now_ns = NowNs();
+  if (!Admit(slot, now_ns)) {
+    StopSlot();
+    return;
+  }
+  ChooseOperation(slot);
+  slot.context.reset();
+  slot.context.emplace();
+  slot.context->set_deadline(std::chrono::system_clock::now() + deadline_);
+  slot.start_ns = now_ns;
+  SendRpc(slot);
+}
+
+bool LoadRunner::RunOver(int64_t now_ns) const {
+  if (issued_all_.load(kRelaxed) >= kRpcsMax) return true;
+  if (config_.total > 0) return issued_measured_.load(kRelaxed) >= config_.total;
+  return now_ns >= measure_end_ns_;
+}
+
+bool LoadRunner::Admit(Slot& slot, int64_t now_ns) {
+  if (issued_all_.fetch_add(1, kRelaxed) >= kRpcsMax) return false;
+  slot.measured = now_ns >= measure_start_ns_;
+  if (!slot.measured) return true;
+  if (config_.total > 0) {
+    return issued_measured_.fetch_add(1, kRelaxed) < config_.total;
+  }
+  return now_ns < measure_end_ns_;
+}
+
+void LoadRunner::ChooseOperation(Slot& slot) {
+  SplitMix64& rng = *slot.rng;
+  int64_t pick = static_cast<int64_t>(
+      rng.Uniform(static_cast<uint64_t>(config_.mix.Total())));
+  size_t kind = 0;
+  while (pick >= config_.mix.weights[kind]) pick -= config_.mix.weights[kind++];
+  slot.kind = static_cast<RpcKind>(kind);
+  const uint64_t accounts = config_.account_ids.size();
+  slot.account = rng.Uniform(accounts);
+  slot.amount = config_.amount.min +
+                static_cast<int64_t>(rng.Uniform(static_cast<uint64_t>(
+                    config_.amount.max - config_.amount.min + 1)));
+  if (slot.kind == RpcKind::kTransfer) {
+    // Any account but the source, uniformly.
+    slot.to_account = rng.Uniform(accounts - 1);
+    if (slot.to_account >= slot.account) ++slot.to_account;
+  }
+}
+
+void LoadRunner::SendRpc(Slot& slot) {
+  const std::string& id = config_.account_ids[slot.account];
+  auto done = [this, &slot](grpc::Status status) { OnDone(slot, status); };
+  grpc::ClientContext* context = &*slot.context;
+  BankService::Stub::async_interface* async = slot.stub->async();
+  switch (slot.kind) {
+    case RpcKind::kWithdraw:
+      slot.withdraw_request.set_account_id(id);
+      slot.withdraw_request.set_amount(slot.amount);
+      async->Withdraw(context, &slot.withdraw_request, &slot.withdraw_response,
+                      std::move(done));
+      break;
+    case RpcKind::kDeposit:
+      slot.deposit_request.set_account_id(id);
+      slot.deposit_request.set_amount(slot.amount);
+      async->Deposit(context, &slot.deposit_request, &slot.deposit_response,
+                     std::move(done));
+      break;
+    case RpcKind::kTransfer:
+      slot.transfer_request.set_from_account_id(id);
+      slot.transfer_request.set_to_account_id(
+          config_.account_ids[slot.to_account]);
+      slot.transfer_request.set_amount(slot.amount);
+      async->Transfer(context, &slot.transfer_request,
+                      &slot.transfer_response, std::move(done));
+      break;
+    case RpcKind::kBalance:
+      slot.balance_request.set_account_id(id);
+      async->GetBalance(context, &slot.balance_request,
+                        &slot.balance_response, std::move(done));
+      break;
+  }
+}
+
+void LoadRunner::OnDone(Slot& slot, const grpc::Status& status) {
+  const int64_t end_ns = NowNs();
+  const grpc::StatusCode code = status.error_code();
+  RecordOutcome(slot, code);
+  if (slot.measured) {
+    stats_.Record(slot.kind, code, end_ns - slot.start_ns);
+    done_measured_.fetch_add(1, kRelaxed);
+    if (code != grpc::StatusCode::OK) errors_measured_.fetch_add(1, kRelaxed);
+  } else {
+    done_warmup_.fetch_add(1, kRelaxed);
+  }
+  int64_t last = last_done_ns_.load(kRelaxed);
+  while (end_ns > last &&
+         !last_done_ns_.compare_exchange_weak(last, end_ns, kRelaxed)) {
+  }
+  Release(slot);
+}
+
+void LoadRunner::RecordOutcome(Slot& slot, grpc::StatusCode code) {
+  const Outcome outcome = ClassifyStatus(code);
+  const bool ok = outcome == Outcome::kApplied;
+  switch (slot.kind) {
+    case RpcKind::kWithdraw:
+      ledger_.RecordWithdraw(slot.account, slot.amount, outcome);
+      if (ok) ledger_.ObserveBalance(slot.account, slot.withdraw_response.balance());
+      break;
+    case RpcKind::kDeposit:
+      ledger_.RecordDeposit(slot.account, slot.amount, outcome);
+      if (ok) ledger_.ObserveBalance(slot.account, slot.deposit_response.balance());
+      break;
+    case RpcKind::kTransfer:
+      ledger_.RecordTransfer(slot.account, slot.to_account, slot.amount, outcome);
+      if (ok) {
+        ledger_.ObserveBalance(slot.account, slot.transfer_response.from_balance());
+        ledger_.ObserveBalance(slot.to_account, slot.transfer_response.to_balance());
+      }
+      break;
+    case RpcKind::kBalance:
+      ledger_.RecordRead(outcome);
+      if (ok) ledger_.ObserveBalance(slot.account, slot.balance_response.balance());
+      break;
+  }
+}
+
+void LoadRunner::StopSlot() {
+  if (active_slots_.fetch_sub(1) != 1) return;
+  {
+    absl::MutexLock lock(&pacer_mu_);
+    finished_ = true;
+  }
+  all_stopped_.Notify();
+}
+
+void LoadRunner::PacerLoop() {
+  const absl::Duration period = absl::Seconds(1) / config_.rps;
+  const absl::Time start = absl::Now();
+  int64_t ticket = 0;
+  while (true) {
+    Slot* slot = nullptr;
+    {
+      absl::MutexLock lock(&pacer_mu_);
+      pacer_mu_.Await(absl::Condition(this, &LoadRunner::PacerHasWork));
+      if (ready_.empty()) return;  // finished_: every slot stopped.
+      slot = ready_.front();
+      ready_.pop_front();
+    }
+    if (!RunOver(NowNs())) {
+      const absl::Time due = start + period * static_cast<double>(ticket++);
+      const absl::Duration wait = due - absl::Now();
+      if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+    }
+    Start(*slot);
+  }
+}
+
+void LoadRunner::PrintProgress(int64_t now_ns, uint64_t& last_done,
+                               int64_t& last_ns) {
+  const uint64_t done = done_measured_.load(kRelaxed);
+  const double rps = static_cast<double>(done - last_done) * 1e9 /
+                     static_cast<double>(std::max<int64_t>(1, now_ns - last_ns));
+  last_done = done;
+  last_ns = now_ns;
+  const double elapsed_s = static_cast<double>(now_ns - measure_start_ns_) / 1e9;
+  if (elapsed_s < 0) {
+    std::fprintf(stderr, "\r\033[Kwarmup %.1fs/%.1fs",
+                 static_cast<double>(now_ns - run_start_ns_) / 1e9,
+                 absl::ToDoubleSeconds(config_.warmup));
+  } else if (config_.total > 0) {
+    std::fprintf(stderr, "\r\033[K%llu/%lld rpcs  %.0f rps  %llu errors",
+                 static_cast<unsigned long long>(done),
+                 static_cast<long long>(config_.total), rps,
+                 static_cast<unsigned long long>(errors_measured_.load(kRelaxed)));
+  } else {
+    std::fprintf(stderr, "\r\033[K%.1fs/%.1fs  %llu rpcs  %.0f rps  %llu errors",
+                 elapsed_s, absl::ToDoubleSeconds(config_.duration),
+                 static_cast<unsigned long long>(done), rps,
+                 static_cast<unsigned long long>(errors_measured_.load(kRelaxed)));
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+LoadTiming RunLoad(const LoadgenConfig& config,
+                   const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                   Ledger& ledger, RunStats& stats, bool show_progress) {
+  LoadRunner runner(config, channels, ledger, stats);
+  return runner.Run(show_progress);
+}
+
+}  // namespace bank::loadgen

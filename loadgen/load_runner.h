@@ -1,0 +1,55 @@
+// RunLoad: the closed-loop load itself.
+//
+// `concurrency` slots each keep one RPC in flight: when a slot's RPC
+// completes, its callback (on a gRPC thread) records the outcome and starts
+// the slot's next RPC, so a few gRPC threads keep every RPC in flight and no
+// thread waits per RPC. Slot i uses channel i % connections and its own
+// generator seeded from --seed and i, and reuses its context storage,
+// requests and responses from one RPC to the next. With --rps the slots
+// instead hand themselves to one pacer thread, which starts RPC number n at
+// start + n / rps (catching up at once when behind: the rate is a target,
+// and the report shows what was achieved).
+//
+// RPCs started during --warmup go to the ledger (their money moved) but not
+// to the statistics; --total and --duration count from the end of warmup.
+// RunLoad returns once every slot has stopped and every RPC has completed.
+
+#ifndef BANK_LOADGEN_LOAD_RUNNER_H_
+#define BANK_LOADGEN_LOAD_RUNNER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "loadgen/config.h"
+#include "loadgen/ledger.h"
+#include "loadgen/run_stats.h"
+
+namespace bank::loadgen {
+
+// kProgressInterval: how often the live progress line is redrawn.
+inline constexpr absl::Duration kProgressInterval = absl::Milliseconds(250);
+
+struct LoadTiming {
+  // measured: from the end of warmup to the completion of the last RPC.
+  absl::Duration measured = absl::ZeroDuration();
+  uint64_t measured_rpcs = 0;
+  uint64_t warmup_rpcs = 0;
+  // CPU time this process spent during the load (warmup included), from
+  // getrusage, to be divided by measured_rpcs + warmup_rpcs.
+  absl::Duration cpu_user = absl::ZeroDuration();
+  absl::Duration cpu_system = absl::ZeroDuration();
+};
+
+// RunLoad fires `config`'s load over `channels` (config.connections of
+// them) at the accounts config.account_ids, whose indices the ledger uses.
+// With `show_progress`, a progress line is redrawn on stderr.
+LoadTiming RunLoad(const LoadgenConfig& config,
+                   const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                   Ledger& ledger, RunStats& stats, bool show_progress);
+
+}  // namespace bank::loadgen
+
+#endif  // BANK_LOADGEN_LOAD_RUNNER_H_

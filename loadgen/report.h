@@ -1,0 +1,105 @@
+// LoadReport: everything a load run found, in one plain value, and its two
+// renderings: ghz-style text for people (FormatText) and JSON for scripts
+// (FormatJson, schema in docs/LOADGEN.md). Both come from the same value, so
+// they never disagree.
+
+#ifndef BANK_LOADGEN_REPORT_H_
+#define BANK_LOADGEN_REPORT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "loadgen/config.h"
+#include "loadgen/histogram.h"
+#include "loadgen/ledger.h"
+#include "loadgen/load_runner.h"
+#include "loadgen/run_stats.h"
+
+namespace bank::loadgen {
+
+// kHistogramBarCount: lines in the text histogram (ghz shows 11).
+inline constexpr int kHistogramBarCount = 11;
+
+struct LatencySummary {
+  uint64_t count = 0;
+  int64_t min_ns = 0;
+  double mean_ns = 0;
+  int64_t p50_ns = 0;
+  int64_t p90_ns = 0;
+  int64_t p99_ns = 0;
+  int64_t p999_ns = 0;
+  int64_t max_ns = 0;
+  std::vector<LatencyHistogram::Bar> bars;
+};
+
+LatencySummary Summarize(const LatencyHistogram& histogram);
+
+struct KindReport {
+  RpcKind kind = RpcKind::kWithdraw;
+  uint64_t count = 0;
+  uint64_t errors = 0;  // Any status but OK.
+  double rps = 0;
+  LatencySummary latency;
+  StatusCounts status_counts{};
+};
+
+// ViolationReport: a Violation with its account named.
+struct ViolationReport {
+  std::string kind;  // "balance_out_of_range", "negative_balance", ...
+  std::string account_id;  // Empty for the total.
+  int64_t expected_min = 0;
+  int64_t expected_max = 0;
+  int64_t actual = 0;
+};
+
+struct InvariantReport {
+  bool pass = true;
+  size_t accounts = 0;
+  OutcomeCounts outcomes;  // Over every RPC of the run, warmup included.
+  int64_t total_expected_min = 0;
+  int64_t total_expected_max = 0;
+  int64_t total_actual = 0;
+  uint64_t negative_replies = 0;
+  int settle_reads = 0;  // Balance read-backs it took to see them settle.
+  std::vector<ViolationReport> violations;
+};
+
+struct LoadReport {
+  LoadgenConfig config;
+  uint64_t count = 0;  // Measured RPCs.
+  uint64_t warmup_count = 0;
+  uint64_t errors = 0;
+  double duration_s = 0;
+  double rps = 0;
+  LatencySummary latency;
+  StatusCounts status_counts{};
+  std::vector<KindReport> kinds;  // Only kinds in the mix.
+  double cpu_user_s = 0;
+  double cpu_system_s = 0;
+  double cpu_us_per_rpc = 0;  // (user + system) / every RPC incl. warmup.
+  InvariantReport invariant;
+};
+
+// BuildReport assembles the report of a finished run.
+LoadReport BuildReport(const LoadgenConfig& config, const LoadTiming& timing,
+                       const RunStats& stats, const Ledger& ledger,
+                       const Verdict& verdict, int settle_reads);
+
+// FormatInvariant: the verdict block of the text report (also used by the
+// article scenario).
+std::string FormatInvariant(const InvariantReport& invariant);
+// FormatInvariantJson: the "invariant" object of the JSON report.
+std::string FormatInvariantJson(const InvariantReport& invariant);
+// JsonQuote: `text` as a JSON string literal.
+std::string JsonQuote(const std::string& text);
+std::string FormatText(const LoadReport& report);
+std::string FormatJson(const LoadReport& report);
+
+// NameViolations turns a verdict's violations into reports naming accounts.
+std::vector<ViolationReport> NameViolations(
+    const Verdict& verdict, const std::vector<std::string>& account_ids);
+
+}  // namespace bank::loadgen
+
+#endif  // BANK_LOADGEN_REPORT_H_
