@@ -1,0 +1,100 @@
+"""report_notes: the fixed prose of docs/BENCHMARKS.md (how each figure is
+produced), kept apart from the code that renders the numbers."""
+
+INTRO = """\
+Three ways to keep balances under concurrent access are compared: `mutex`
+(a lock per account), `queue` (one consumer thread owns every balance and
+receives operations on a bounded queue) and `unsafe` (no synchronisation,
+the reference that loses updates). End to end, each is also compared with
+`bank_floor_server`, the same gRPC service answering at once without any
+engine: the cost of gRPC itself on this machine, in this run."""
+
+ENGINE_METHOD = """\
+How: `engine_bench` (Google Benchmark, `bench/engine_bench.cc`) creates a
+fresh engine per run through `bank::CreateEngine` and opens the accounts
+(1, or 2 for transfers on the hot pair, or 10,000) with a huge balance so no
+operation fails. Each producer thread submits batches of 1,024 operations
+through the asynchronous `AccountEngine::Execute`; a completion only counts
+itself down, and each producer keeps at most two batches in flight, waiting
+for every completion before the timed region ends, so ops/s counts only
+completed operations. Deposit/withdraw alternate on one account (hot) or on
+uniformly random accounts; transfers move 1 unit back and forth on the hot
+pair, or between two random distinct accounts. Rejections for a full queue
+(`RESOURCE_EXHAUSTED`) would be retried after a yield and counted; none
+occurred unless the raw output says so. Wall-clock time, median of 3
+repetitions; the queue's mean batch is the operations per batch its
+consumer drained (`QueueEngine::stats()`). Producers and the queue's
+consumer share the machine's 2 CPUs, so with 2+ producers the queue's
+consumer competes with them for a core."""
+
+
+def e2e_method(duration_s, warmup_s, pinned):
+    where = ("The server is pinned to CPU 0 and `bank_loadgen` to CPU 1 "
+             "(`taskset -c`), so neither steals the other's core; the "
+             "server's gRPC threads and, for `queue`, its consumer thread all "
+             "share CPU 0." if pinned else
+             "Server and client are not pinned (fewer than 2 CPUs).")
+    return f"""\
+How: for the floor server and each engine, `bench/e2e.sh` starts a fresh
+server on 127.0.0.1 port 0 (one per account set) and runs `bank_loadgen`
+against it at each concurrency for {duration_s} s after a {warmup_s} s
+warmup: `--accounts=1` (default mix withdraw:50,deposit:50) or
+`--accounts=10000` (withdraw:45,deposit:45,transfer:10), amounts 1-100,
+`--connections=min(concurrency, 4)`, `--seed=1`. RPS and latency
+percentiles are `bank_loadgen`'s JSON report (`summary.rps`,
+`latency_ms`, measured RPCs only). {where}
+
+Server CPU per RPC is the server process's utime+stime (`/proc/<pid>/stat`,
+all threads, 10 ms ticks) over the whole `bank_loadgen` process, divided by
+every RPC the server answered in that time: the measured and warmup RPCs,
+plus the setup (one probe, one OpenAccount per account) and the read-back
+(one GetBalance per account per settle read). CPU time is far steadier than
+wall time on a shared machine. Loadgen CPU per RPC is `bank_loadgen`'s own
+`cpu.us_per_rpc` (getrusage over the load, warmup included)."""
+
+
+VERDICT_NOTE = ["""\
+The verdict is `bank_loadgen`'s exact money check: `mutex` and `queue` must
+PASS; `unsafe` may FAIL (lost updates) and that is its point; the floor
+server keeps no balances, so its verdict means nothing and is not shown."""]
+
+CLIENTS_METHOD = """\
+How: against the floor server, `bank_loadgen --accounts=1 --mix=deposit:1`
+and `bench_closed_loop` (`bench/closed_loop_client.cc`: the plainest
+callback client, each of `--concurrency` slots issuing its next Deposit from
+the previous one's completion, no histogram, no ledger) run one after the
+other with the same concurrency and connections, pinned as above. Client
+CPU per RPC is each client's own getrusage over its run divided by its
+RPCs."""
+
+MEMORY_METHOD = """\
+How: for each engine, a fresh `bank_server` (the default `--accounts_max`
+of 1,000,000) is started and its RSS read (`VmRSS` of `/proc/<pid>/status`);
+then `bench_open_accounts` (`bench/open_accounts.cc`) opens the accounts
+with 256 OpenAccount RPCs in flight over 2 connections (ids `m` + ten
+digits, each fits std::string's inline buffer), and the RSS is read again.
+Bytes per account = (RSS full - RSS empty) / accounts; it therefore also
+charges the accounts with whatever gRPC and the allocator kept from serving
+a million RPCs."""
+
+RERUN = ["## Rerun", "", """\
+```sh
+bench/e2e.sh            # the whole thing: build, measure, write this file
+bench/e2e.sh --quick    # a short trial of the same steps (figures are noise)
+```
+It installs what is missing (`scripts/install-deps.sh --bench`: gnuplot-nox,
+util-linux), builds the Release targets in `build/bench` (override with
+`BANK_BENCH_BUILD_DIR`), keeps the raw results (Google Benchmark JSON,
+every `bank_loadgen` JSON report, TSV files) in `build/bench/bench-results`,
+and regenerates this file and `docs/bench/*.png` with `bench/report.py`.
+The in-process figures alone: `build/bench/bench/engine_bench
+--benchmark_min_time=0.2`."""]
+
+
+def targets_discussion(rows):
+    """Answers the paragraphs that explain each missed target."""
+    missed = [target for target, _, ok in rows if not ok]
+    if not missed:
+        return ["Every target is met in this run."]
+    return ["Missed in this run: " + "; ".join(missed) + ".",
+            "", "See the notes under each section below for why."]
