@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# smoke.sh: builds the images and runs docker/docker-compose.yml end to end,
+# the way a user would, and checks what the deployment promises:
+#   1. both images build from the checkout (the build runs the engine tests);
+#   2. `bank` becomes healthy (gRPC health SERVING) and its port is published
+#      on the host;
+#   3. `up --exit-code-from loadgen` exits 0 and the load generator printed
+#      PASS (the invariant held under load);
+#   4. with BANK_ENGINE=unsafe and injected latency on one hot account, the
+#      same command exits 1: the invariant check really fails a lost update
+#      (skip with BANK_SMOKE_UNSAFE=0);
+#   5. SIGTERM to `bank` (what `docker stop` sends) makes it exit 0.
+# Every step is bounded by a timeout, and everything it started (containers,
+# network, the podman service) is torn down on exit, also on failure.
+#
+# Uses the Docker engine when one answers `docker info`; otherwise sets up
+# podman as a Docker-compatible engine (docker/podman-engine.sh, needs root).
+# Safe to re-run; run from any directory:  bash docker/smoke.sh
+#
+# Environment: BANK_SMOKE_UNSAFE (1), BANK_SMOKE_STATE_DIR (podman socket and
+# logs; /tmp/bank-smoke), BANK_BUILD_JOBS (2), DEBIAN_MIRROR (none).
+set -euo pipefail
+
+kDockerDir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly kDockerDir
+readonly kComposeFile="$kDockerDir/docker-compose.yml"
+readonly kProject=bank-smoke
+readonly kImageTag=smoke
+readonly kStateDir="${BANK_SMOKE_STATE_DIR:-/tmp/bank-smoke}"
+readonly kRunUnsafe="${BANK_SMOKE_UNSAFE:-1}"
+# Bounds of each step: the image build compiles the service on 2 cores.
+readonly kEngineSetupTimeout_s=600
+readonly kBuildTimeout_s=1500
+readonly kHealthyTimeout_s=60
+readonly kLoadTimeout_s=300
+readonly kStopTimeout_s=30
+readonly kDownTimeout_s=120
+readonly kPortFirst=50151
+readonly kPortLast=50250
+
+started_s=$SECONDS
+step_started_s=$SECONDS
+step_name=""
+podman_started=0
+compose=()
+
+step() {
+  finish_step
+  step_name="$*"
+  step_started_s=$SECONDS
+  printf '\n==== smoke: %s\n' "$step_name"
+}
+
+finish_step() {
+  if [[ -n $step_name ]]; then
+    printf '==== smoke: done in %d s: %s\n' "$((SECONDS - step_started_s))" \
+      "$step_name"
+  fi
+  step_name=""
+}
+
+fail() {
+  printf '\n==== smoke: FAILED: %s\n' "$*" >&2
+  exit 1
+}
+
+# pick_compose: `docker compose` (v2 plugin) when present, else the
+# standalone docker-compose (Debian ships 1.29).
+pick_compose() {
+  if docker compose version >/dev/null 2>&1; then
+    compose=(docker compose)
+  elif command -v docker-compose >/dev/null 2>&1; then
+    compose=(docker-compose)
+  else
+    fail "neither 'docker compose' nor 'docker-compose' is installed"
+  fi
+  compose+=(-f "$kComposeFile" -p "$kProject")
+}
+
+use_engine() {
+  step "container engine"
+  if timeout 20 docker info >/dev/null 2>&1; then
+    echo "using the Docker engine at ${DOCKER_HOST:-the default socket}"
+  else
+    echo "no Docker engine answers; setting up podman in its place"
+    local docker_host
+    podman_started=1  # from here on, teardown stops whatever did start
+    docker_host="$(timeout "$kEngineSetupTimeout_s" \
+      bash "$kDockerDir/podman-engine.sh" start "$kStateDir")" ||
+      fail "podman setup failed"
+    export DOCKER_HOST="$docker_host"
+    timeout 20 docker info >/dev/null 2>&1 || fail "podman service does not answer"
+    echo "using podman at $DOCKER_HOST"
+  fi
+  pick_compose
+  echo "compose: ${compose[*]:0:2} ($("${compose[@]}" version --short 2>/dev/null || true))"
+}
+
+# container_id SERVICE: the id of the service's container (empty if none).
+container_id() {
+  "${compose[@]}" ps -a -q "$1" 2>/dev/null | head -n 1
+}
+
+teardown() {
+  local status=$?
+  finish_step
+  set +e
+  printf '\n==== smoke: teardown\n'
+  if ((${#compose[@]} > 0)); then
+    timeout "$kDownTimeout_s" "${compose[@]}" down --volumes --remove-orphans \
+      --timeout 10 >/dev/null 2>&1 || echo "warning: compose down failed"
+  fi
+  if ((podman_started)); then
+    bash "$kDockerDir/podman-engine.sh" stop "$kStateDir"
+  fi
+  if ((status == 0)); then
+    printf '==== smoke: PASS in %d s\n' "$((SECONDS - started_s))"
+  else
+    printf '==== smoke: FAIL (exit %d) after %d s\n' "$status" \
+      "$((SECONDS - started_s))" >&2
+  fi
+  exit "$status"
+}
+
+# free_port: a loopback port nothing listens on, for the published port (so
+# the smoke test does not collide with a server already on 50051).
+free_port() {
+  for ((port = kPortFirst; port <= kPortLast; port++)); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+  fail "no free port in $kPortFirst-$kPortLast"
+}
+
+build_images() {
+  step "build both images (compiles and runs the engine tests inside)"
+  timeout "$kBuildTimeout_s" "${compose[@]}" build ||
+    fail "image build failed (or took over $kBuildTimeout_s s)"
+}
+
+# wait_healthy: bank's health status turns healthy within the bound.
+wait_healthy() {
+  local id status="" waited_s=0
+  id="$(container_id bank)"
+  [[ -n $id ]] || fail "no bank container"
+  while ((waited_s < kHealthyTimeout_s)); do
+    status="$(docker inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null || true)"
+    [[ $status == healthy ]] && break
+    [[ "$(docker inspect -f '{{.State.Running}}' "$id")" == true ]] ||
+      { docker logs "$id" 2>&1 | tail -20; fail "bank exited before it was healthy"; }
+    sleep 1
+    ((waited_s += 1))
+  done
+  [[ $status == healthy ]] ||
+    { docker logs "$id" 2>&1 | tail -20
+      fail "bank not healthy after $kHealthyTimeout_s s (status '$status')"; }
+  echo "bank is healthy after about $waited_s s"
+}
+
+check_bank_up() {
+  step "start bank; wait until healthy; check the published port"
+  timeout "$kHealthyTimeout_s" "${compose[@]}" up -d --no-build bank ||
+    fail "compose up bank failed"
+  wait_healthy
+  (exec 3<>"/dev/tcp/127.0.0.1/$BANK_PORT") 2>/dev/null ||
+    fail "nothing answers on the published port 127.0.0.1:$BANK_PORT"
+  echo "published on 127.0.0.1:$BANK_PORT"
+}
+
+# run_load EXPECTED_EXIT WORD LOG: the user's one-line check; it must exit
+# EXPECTED_EXIT and print WORD.
+run_load() {
+  local expected=$1 word=$2 log=$3 status=0
+  timeout "$kLoadTimeout_s" "${compose[@]}" up --no-build \
+    --exit-code-from loadgen 2>&1 | tee "$log" || status=$?
+  # With pipefail, status is up's (or timeout's 124) unless tee failed.
+  ((status == expected)) ||
+    fail "compose up --exit-code-from loadgen exited $status, expected $expected"
+  grep -q "$word" "$log" || fail "the load generator did not print $word"
+  echo "exit $status and $word, as expected"
+}
+
+# check_exit_zero SERVICE: the service's container has exited with status 0.
+check_exit_zero() {
+  local id state
+  id="$(container_id "$1")"
+  [[ -n $id ]] || fail "no $1 container"
+  state="$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$id")"
+  [[ $state == "exited 0" ]] || fail "$1 is '$state', expected 'exited 0'"
+  echo "$1 exited 0"
+}
+
+check_load_pass() {
+  step "load with the invariant check (engine ${BANK_ENGINE:-queue}): expect PASS"
+  run_load 0 "Invariant: PASS" "$kStateDir/load-pass.log"
+  # --exit-code-from stopped bank with SIGTERM when the load ended.
+  check_exit_zero bank
+}
+
+check_load_violation() {
+  step "unsafe engine, injected latency, one hot account: expect a violation"
+  BANK_ENGINE=unsafe BANK_SERVER_ARGS=--apply_latency=0-20ms \
+    BANK_LOADGEN_ACCOUNTS=1 BANK_LOADGEN_ARGS=--total=400 \
+    run_load 1 "Invariant: FAIL" "$kStateDir/load-unsafe.log"
+}
+
+check_sigterm() {
+  step "SIGTERM to bank: it drains and exits 0"
+  timeout "$kHealthyTimeout_s" "${compose[@]}" up -d --no-build bank ||
+    fail "compose up bank failed"
+  wait_healthy
+  local id
+  id="$(container_id bank)"
+  docker kill -s TERM "$id" >/dev/null
+  timeout "$kStopTimeout_s" docker wait "$id" >/dev/null ||
+    fail "bank still running $kStopTimeout_s s after SIGTERM"
+  check_exit_zero bank
+}
+
+main() {
+  mkdir -p "$kStateDir"
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+  export BANK_IMAGE_TAG="$kImageTag"
+  use_engine
+  step "clean up what an earlier run left"
+  timeout "$kDownTimeout_s" "${compose[@]}" down --volumes --remove-orphans \
+    --timeout 10 >/dev/null 2>&1 || true
+  BANK_PORT="$(free_port)"
+  export BANK_PORT
+  build_images
+  check_bank_up
+  check_load_pass
+  if [[ $kRunUnsafe == 1 ]]; then check_load_violation; fi
+  check_sigterm
+  finish_step
+}
+
+main "$@"
