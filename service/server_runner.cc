@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -64,6 +65,10 @@ std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
   builder.AddListeningPort(config.listen_address,
                            grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(kRequestBytesMax);
+  // gRPC binds with SO_REUSEPORT by default, which would let a second
+  // server share a taken port, each with its own balances, splitting the
+  // clients between them. Failing to start is the honest answer.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&service);
   return builder.BuildAndStart();
 }

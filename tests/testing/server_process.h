@@ -68,7 +68,10 @@ class ServerProcess {
   Subprocess& process() { return *process_; }
 
   // Stop sends SIGTERM and waits at most `timeout` for the server to exit
-  // (Subprocess::Wait: killed and kDeadlineExceeded if it does not).
+  // (Subprocess::Wait: killed and kDeadlineExceeded if it does not). While
+  // waiting it drives channel(), so the server sees this process close its
+  // connection promptly; a connection made through another channel and left
+  // idle holds the server's shutdown up to its --shutdown_grace.
   absl::StatusOr<ExitStatus> Stop(absl::Duration timeout = kServerStopTimeout);
 
  private:

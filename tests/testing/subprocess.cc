@@ -255,12 +255,16 @@ absl::Status Subprocess::Signal(int signal_number) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ExitStatus> Subprocess::Wait(absl::Duration timeout) {
+bool Subprocess::WaitForExit(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (!exit_status_) {
     if (!Pump(deadline) && absl::Now() >= deadline) break;
   }
-  if (!exit_status_) {
+  return exit_status_.has_value();
+}
+
+absl::StatusOr<ExitStatus> Subprocess::Wait(absl::Duration timeout) {
+  if (!WaitForExit(timeout)) {
     KillAndReap();
     return absl::DeadlineExceededError(absl::StrCat(
         "the child did not exit within ", absl::FormatDuration(timeout),

@@ -86,6 +86,12 @@ class Subprocess {
   // once the child has been reaped (its pid may belong to another process).
   absl::Status Signal(int signal_number);
 
+  // WaitForExit waits at most `timeout` for the child to exit, reading its
+  // output meanwhile, and answers whether it has exited (then Wait answers
+  // at once). Unlike Wait it never kills the child: for callers that
+  // interleave waiting with other work.
+  bool WaitForExit(absl::Duration timeout);
+
   // Wait waits at most `timeout` for the child to exit, reading its output
   // meanwhile (so a child that prints a lot never blocks on a full pipe), and
   // answers how it ended. If the child is still running when `timeout`
