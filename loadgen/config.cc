@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -218,7 +219,7 @@ std::string FormatMix(const Mix& mix) {
 absl::StatusOr<AmountRange> ParseAmountRange(absl::string_view text) {
   std::pair<absl::string_view, absl::string_view> parts =
       absl::StrSplit(text, absl::MaxSplits('-', 1));
-  if (parts.second.empty()) parts.second = parts.first;
+  if (!absl::StrContains(text, '-')) parts.second = parts.first;
   AmountRange range;
   if (!absl::SimpleAtoi(parts.first, &range.min) ||
       !absl::SimpleAtoi(parts.second, &range.max) || range.min < 1 ||

@@ -124,7 +124,9 @@ std::vector<LatencyHistogram::Bar> LatencyHistogram::LinearBars(
   for (size_t i = 0; i < kBucketCount; ++i) {
     const uint64_t count = counts_[i].load(kRelaxed);
     if (count == 0) continue;
-    const int64_t mid = BucketMidpointNs(i);
+    // The minimum's bucket belongs to the first bar, whose mark is the
+    // minimum itself; every other bucket goes by its midpoint.
+    const int64_t mid = i == BucketIndex(min) ? min : BucketMidpointNs(i);
     // The first bar whose mark is at or above the midpoint takes it.
     auto it = std::lower_bound(
         bars.begin(), bars.end(), mid,

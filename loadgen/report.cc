@@ -275,9 +275,10 @@ std::string JsonQuote(const std::string& text) { return JsonString(text); }
 
 std::string FormatInvariant(const InvariantReport& v) {
   std::string out = absl::StrFormat(
-      "Invariant: %s (%d accounts; %d applied, %d not applied, %d "
+      "Invariant: %s (%d account%s; %d applied, %d not applied, %d "
       "indeterminate)\n",
-      v.pass ? "PASS" : "FAIL", v.accounts, v.outcomes.applied,
+      v.pass ? "PASS" : "FAIL", v.accounts, v.accounts == 1 ? "" : "s",
+      v.outcomes.applied,
       v.outcomes.not_applied, v.outcomes.indeterminate);
   absl::StrAppendFormat(&out, "  total %d, expected %s\n", v.total_actual,
                         Range(v.total_expected_min, v.total_expected_max));

@@ -1,0 +1,245 @@
+// Goal: bank_loadgen, run as a user runs it against a real bank_server,
+// passes the safe engines (one hot account; many accounts with transfers;
+// RPCs cut short by their deadline), catches the unsafe engine's lost
+// update, exits 2 on a dead port, and writes a JSON report that parses.
+// Method: ServerProcess starts bank_server on 127.0.0.1:0; Subprocess runs
+// bank_loadgen with a bounded --total and waits for its exit status; the
+// only synchronisation is the server's listening line and process exits.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/subprocess.h"
+
+namespace bank::testing {
+namespace {
+
+// kLoadgenTimeout bounds one bank_loadgen run; the runs below take well
+// under a few seconds, so only a hung run ever reaches it.
+constexpr absl::Duration kLoadgenTimeout = absl::Seconds(60);
+
+struct LoadgenRun {
+  ExitStatus exit;
+  std::string out;
+  std::string err;
+};
+
+LoadgenRun RunLoadgen(const std::string& target,
+                      std::vector<std::string> args) {
+  args.push_back("--target=" + target);
+  Subprocess::Options options;
+  options.capture_stderr = true;
+  absl::StatusOr<std::unique_ptr<Subprocess>> child =
+      Subprocess::Start(BANK_LOADGEN_PATH, args, options);
+  EXPECT_TRUE(child.ok()) << child.status();
+  if (!child.ok()) return {};
+  absl::StatusOr<ExitStatus> exit = (*child)->Wait(kLoadgenTimeout);
+  EXPECT_TRUE(exit.ok()) << exit.status();
+  return LoadgenRun{exit.ok() ? *exit : ExitStatus(), (*child)->stdout_text(),
+                    (*child)->stderr_text()};
+}
+
+std::unique_ptr<ServerProcess> StartServer(std::vector<std::string> flags) {
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(BANK_SERVER_PATH, flags);
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? *std::move(server) : nullptr;
+}
+
+std::string Describe(const LoadgenRun& run) {
+  return absl::StrCat(run.exit.ToString(), "\nstdout:\n", run.out,
+                      "\nstderr:\n", run.err);
+}
+
+void ExpectPass(const LoadgenRun& run) {
+  EXPECT_TRUE(run.exit.exited && run.exit.code == 0) << Describe(run);
+  EXPECT_TRUE(absl::StrContains(run.out, "Invariant: PASS")) << Describe(run);
+}
+
+const google::protobuf::Value& Field(const google::protobuf::Struct& object,
+                                     const std::string& name) {
+  static const google::protobuf::Value kMissing;
+  auto it = object.fields().find(name);
+  EXPECT_NE(it, object.fields().end()) << "missing " << name;
+  return it == object.fields().end() ? kMissing : it->second;
+}
+
+google::protobuf::Struct ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  google::protobuf::Struct json;
+  const auto parsed =
+      google::protobuf::util::JsonStringToMessage(text.str(), &json);
+  EXPECT_TRUE(parsed.ok()) << parsed.ToString() << "\n" << text.str();
+  return json;
+}
+
+class SafeEngineTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SafeEngineTest, HotAccountPasses) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=" + GetParam()});
+  ASSERT_NE(server, nullptr);
+  ExpectPass(RunLoadgen(server->address(),
+                        {"--accounts=1", "--total=3000", "--concurrency=32",
+                         "--connections=2", "--initial_balance=1000"}));
+}
+
+TEST_P(SafeEngineTest, ManyAccountsWithTransfersPass) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=" + GetParam()});
+  ASSERT_NE(server, nullptr);
+  ExpectPass(RunLoadgen(
+      server->address(),
+      {"--accounts=50", "--total=5000", "--concurrency=64",
+       "--mix=withdraw:30,deposit:30,transfer:30,balance:10",
+       "--initial_balance=500"}));
+}
+
+TEST_P(SafeEngineTest, ArticleScenarioEndsWithForty) {
+  std::unique_ptr<ServerProcess> server = StartServer(
+      {"--engine=" + GetParam(), "--apply_latency=0-100ms"});
+  ASSERT_NE(server, nullptr);
+  const LoadgenRun run =
+      RunLoadgen(server->address(), {"--scenario=article"});
+  EXPECT_TRUE(run.exit.exited && run.exit.code == 0) << Describe(run);
+  EXPECT_TRUE(absl::StartsWith(run.out, "初始化余额 80\n")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "[-] 30 马伊琍\n")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "[-] 10 姚笛\n")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "剩余余额 40\n")) << run.out;
+}
+
+// Deadlines shorter than the injected latency: many RPCs end
+// DEADLINE_EXCEEDED while their operation still applies (or not) on the
+// server, and the range check must still hold.
+TEST_P(SafeEngineTest, IndeterminateOutcomesStillPass) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=" + GetParam(), "--apply_latency=1ms-4ms"});
+  ASSERT_NE(server, nullptr);
+  const std::string json_path = absl::StrCat(
+      ::testing::TempDir(), "/indeterminate_", GetParam(), ".json");
+  const LoadgenRun run = RunLoadgen(
+      server->address(),
+      {"--accounts=4", "--total=300", "--concurrency=8", "--deadline=2ms",
+       "--mix=withdraw:40,deposit:40,transfer:20", "--json=" + json_path});
+  ExpectPass(run);
+  const google::protobuf::Struct json = ReadJson(json_path);
+  const google::protobuf::Struct& invariant =
+      Field(json, "invariant").struct_value();
+  EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
+  EXPECT_GT(Field(invariant, "indeterminate").number_value(), 0)
+      << Describe(run);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, SafeEngineTest,
+                         ::testing::Values("mutex", "queue"));
+
+TEST(UnsafeEngineTest, LostUpdateFailsTheInvariant) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=unsafe", "--apply_latency=1ms-3ms"});
+  ASSERT_NE(server, nullptr);
+  const LoadgenRun run =
+      RunLoadgen(server->address(),
+                 {"--accounts=1", "--total=300", "--concurrency=16",
+                  "--initial_balance=1000000"});
+  EXPECT_TRUE(run.exit.exited && run.exit.code == 1) << Describe(run);
+  EXPECT_TRUE(absl::StrContains(run.out, "Invariant: FAIL")) << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "  account lg-")) << run.out;
+}
+
+TEST(UnsafeEngineTest, ArticleScenarioCatchesTheLostUpdate) {
+  // Every withdrawal waits at least 50 ms between its read and its write,
+  // and both are sent at once, so both read 80.
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=unsafe", "--apply_latency=50ms-100ms"});
+  ASSERT_NE(server, nullptr);
+  const LoadgenRun run =
+      RunLoadgen(server->address(), {"--scenario=article"});
+  EXPECT_TRUE(run.exit.exited && run.exit.code == 1) << Describe(run);
+  EXPECT_TRUE(absl::StrContains(run.out, "剩余余额 70\n") ||
+              absl::StrContains(run.out, "剩余余额 50\n"))
+      << run.out;
+  EXPECT_TRUE(absl::StrContains(run.out, "expected 40")) << run.out;
+}
+
+// DeadPort answers a loopback port nothing listens on: bound by the kernel,
+// then closed.
+int DeadPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  socklen_t length = sizeof(address);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+TEST(LoadgenExitTest, UnreachableTargetExitsTwo) {
+  const std::string target = absl::StrCat("127.0.0.1:", DeadPort());
+  const LoadgenRun run = RunLoadgen(target, {"--total=10"});
+  EXPECT_TRUE(run.exit.exited && run.exit.code == 2) << Describe(run);
+  EXPECT_TRUE(absl::StrContains(run.err, "cannot connect to " + target))
+      << run.err;
+}
+
+TEST(LoadgenExitTest, BadFlagExitsTwo) {
+  const LoadgenRun run = RunLoadgen("127.0.0.1:1", {"--mix=steal:5"});
+  EXPECT_TRUE(run.exit.exited && run.exit.code == 2) << Describe(run);
+  EXPECT_TRUE(absl::StrContains(run.err, "--mix")) << run.err;
+}
+
+TEST(LoadgenJsonTest, ReportParsesAndHoldsTheDocumentedFields) {
+  std::unique_ptr<ServerProcess> server = StartServer({"--engine=queue"});
+  ASSERT_NE(server, nullptr);
+  const std::string json_path = ::testing::TempDir() + "/report.json";
+  const LoadgenRun run = RunLoadgen(
+      server->address(), {"--accounts=10", "--total=1000", "--concurrency=16",
+                          "--mix=withdraw:40,deposit:40,transfer:10,balance:10",
+                          "--json=" + json_path});
+  ExpectPass(run);
+  const google::protobuf::Struct json = ReadJson(json_path);
+  EXPECT_EQ(Field(json, "schema").string_value(), "bank_loadgen.report.v1");
+  const auto& summary = Field(json, "summary").struct_value();
+  EXPECT_EQ(Field(summary, "count").number_value(), 1000);
+  EXPECT_GT(Field(summary, "rps").number_value(), 0);
+  const auto& latency = Field(json, "latency_ms").struct_value();
+  for (const char* name : {"min", "mean", "p50", "p90", "p99", "p999", "max"}) {
+    EXPECT_GT(Field(latency, name).number_value(), 0) << name;
+  }
+  EXPECT_LE(Field(latency, "p50").number_value(),
+            Field(latency, "p99").number_value());
+  const auto& kinds = Field(json, "kinds").struct_value();
+  double kind_total = 0;
+  for (const char* kind : {"withdraw", "deposit", "transfer", "balance"}) {
+    kind_total += Field(Field(kinds, kind).struct_value(), "count").number_value();
+  }
+  EXPECT_EQ(kind_total, 1000);
+  EXPECT_GT(Field(Field(json, "status_codes").struct_value(), "OK")
+                .number_value(), 0);
+  EXPECT_GT(Field(Field(json, "cpu").struct_value(), "us_per_rpc")
+                .number_value(), 0);
+  const auto& invariant = Field(json, "invariant").struct_value();
+  EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
+  EXPECT_EQ(Field(invariant, "accounts").number_value(), 10);
+}
+
+}  // namespace
+}  // namespace bank::testing
