@@ -180,6 +180,15 @@ run_engine_bench() {
     --benchmark_report_aggregates_only=true \
     --benchmark_out="$results_dir/engine_bench.json" \
     --benchmark_out_format=json >"$results_dir/engine_bench.txt"
+  # The same on 1 and 2 producers with Abseil's deadlock detection on, as
+  # Debian's Abseil has it by default (see engine_bench.cc).
+  run_bounded "$build_dir/bench/engine_bench" --absl_deadlock_detection \
+    --benchmark_filter='mix:deposit_withdraw/.*threads:(1|2)$' \
+    --benchmark_min_time="$engine_bench_min_time_s" \
+    --benchmark_repetitions="$repetitions" \
+    --benchmark_report_aggregates_only=true \
+    --benchmark_out="$results_dir/engine_bench_detection.json" \
+    --benchmark_out_format=json >"$results_dir/engine_bench_detection.txt"
 }
 
 # connections_for C: TCP connections for concurrency C (at most 4).

@@ -17,18 +17,22 @@
 // counted in the `rejected` counter. Time is wall-clock (UseRealTime), so
 // items_per_second is the whole process's throughput.
 //
-// Run: engine_bench --benchmark_min_time=0.2 (see bench/e2e.sh).
+// Abseil's deadlock detection is off unless --absl_deadlock_detection is
+// given (see main). Run: engine_bench --benchmark_min_time=0.2 (bench/e2e.sh
+// runs it and writes docs/BENCHMARKS.md).
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "benchmark/benchmark.h"
 #include "service/check.h"
@@ -246,10 +250,34 @@ void RegisterAll() {
   }
 }
 
+// TakeDeadlockDetectionFlag removes --absl_deadlock_detection from argv and
+// answers whether it was there.
+bool TakeDeadlockDetectionFlag(int& argc, char** argv) {
+  bool found = false;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--absl_deadlock_detection") {
+      found = true;
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  return found;
+}
+
 }  // namespace
 }  // namespace bank
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, so absl::Mutex checks every Lock()
+  // against a global lock-order graph (one process-wide spinlock) unless
+  // told not to. That is a debugging aid, not part of any engine's cost, so
+  // it is off here unless --absl_deadlock_detection asks for it (bench/e2e.sh
+  // measures the difference).
+  if (!bank::TakeDeadlockDetectionFlag(argc, argv)) {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   bank::RegisterAll();

@@ -43,9 +43,12 @@ def read_machine(results):
     return machine
 
 
-def parse_engine_bench(results):
+def parse_engine_bench(results, name="engine_bench.json"):
     """Answers {(engine, accounts, mix, threads): {ops, batch_mean}}."""
-    with open(os.path.join(results, "engine_bench.json")) as f:
+    path = os.path.join(results, name)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
         data = json.load(f)
     rows = {}
     for bench in data["benchmarks"]:
@@ -146,6 +149,8 @@ def main():
     data = {
         "machine": machine, "minutes": args.minutes, "command": args.command,
         "engine": parse_engine_bench(args.results),
+        "engine_detection": parse_engine_bench(
+            args.results, "engine_bench_detection.json"),
         "runs": parse_sweep(args.results, clk_tck),
         "clients": parse_clients(args.results, clk_tck),
         "memory": parse_memory(args.results),

@@ -21,11 +21,21 @@ completed operations. Deposit/withdraw alternate on one account (hot) or on
 uniformly random accounts; transfers move 1 unit back and forth on the hot
 pair, or between two random distinct accounts. Rejections for a full queue
 (`RESOURCE_EXHAUSTED`) would be retried after a yield and counted; none
-occurred unless the raw output says so. Wall-clock time, median of 3
-repetitions; the queue's mean batch is the operations per batch its
+occurred unless the raw output says so. Abseil's deadlock detection is off (see below).
+Wall-clock time, median of 3 repetitions; the queue's mean batch is the operations per batch its
 consumer drained (`QueueEngine::stats()`). Producers and the queue's
 consumer share the machine's 2 CPUs, so with 2+ producers the queue's
 consumer competes with them for a core."""
+
+
+DETECTION_NOTE = """\
+**Abseil's deadlock detection.** Debian builds Abseil without `NDEBUG`, so
+unless a program calls `absl::SetMutexDeadlockDetectionMode(kIgnore)`, every
+`absl::Mutex::Lock()` (the engines' and gRPC's own, which uses absl::Mutex)
+also updates a process-wide lock-order graph under one global spinlock.
+`engine_bench` turns it off, so the tables above are the engines' own cost;
+`engine_bench --absl_deadlock_detection` keeps it on, as every other
+program here (bank_server, bank_loadgen, the floor server) currently runs:"""
 
 
 def e2e_method(duration_s, warmup_s, pinned):

@@ -175,7 +175,24 @@ def engine_section(data):
                         fmt(ops[e] and ops[e] / 1e6, 2) for e in ENGINES) +
                     f" | {fmt(ratio, 2)} | {fmt(row.get('batch_mean'), 0)} |")
             lines.append("")
-    return lines
+    return lines + detection_section(data)
+
+
+def detection_section(data):
+    """The cost of Abseil's deadlock detection, on for every absl::Mutex in
+    Debian's build unless a program turns it off."""
+    lines = [notes.DETECTION_NOTE, "",
+             "| engine | accounts | producers | detection off (M ops/s) | "
+             "detection on (M ops/s) | on / off |",
+             "|---|---|---:|---:|---:|---:|"]
+    for key, on in sorted(data["engine_detection"].items()):
+        engine, set_name, mix, threads = key
+        off = data["engine"].get(key)
+        ratio = on["ops"] / off["ops"] if off else None
+        lines.append(f"| {engine} | {set_name} | {threads} | "
+                     f"{fmt(off and off['ops'] / 1e6, 2)} | "
+                     f"{on['ops'] / 1e6:.2f} | {fmt(ratio, 2)} |")
+    return lines + [""]
 
 
 def e2e_section(data):
