@@ -261,6 +261,9 @@ TEST_P(ServerTest, ReflectionListsAndDescribesBankService) {
             names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "grpc.health.v1.Health"),
             names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(),
+                      "grpc.reflection.v1alpha.ServerReflection"),
+            names.end());
 
   // What `grpcurl describe` asks: the file that defines the service.
   reflection::ServerReflectionRequest describe;
