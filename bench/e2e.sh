@@ -51,7 +51,9 @@ if $quick; then
 fi
 readonly server_start_timeout_s=15
 readonly server_stop_timeout_s=10
-readonly run_timeout_s=120
+readonly run_timeout_s=600  # A safety bound on any one step.
+readonly no_detection_module=$build_dir/bench/libbench_no_deadlock_detection.so
+preload=""  # An LD_PRELOAD module for the servers and clients started next.
 
 step() { printf '\n==== %s ====\n' "$*" >&2; }
 die() { echo "e2e.sh: $*" >&2; exit 1; }
@@ -97,7 +99,8 @@ fi
 
 # start_server NAME LOG ARGS...: starts bank_server (engine NAME) or the
 # floor server (NAME=floor) on 127.0.0.1:0 and waits for its listening line.
-# Sets server_pid and server_address.
+# Sets server_pid and server_address. With $preload set, the server runs
+# with that LD_PRELOAD module (see bench/no_deadlock_detection.cc).
 start_server() {
   local name=$1 log=$2
   shift 2
@@ -107,7 +110,8 @@ start_server() {
     binary=$build_dir/bench/bank_floor_server
     args=(--listen=127.0.0.1:0)
   fi
-  "${server_cpu[@]}" "$binary" "${args[@]}" >"$log" 2>"$log.stderr" &
+  "${server_cpu[@]}" env ${preload:+LD_PRELOAD="$preload"} \
+    "$binary" "${args[@]}" >"$log" 2>"$log.stderr" &
   server_pid=$!
   started_pids+=("$server_pid")
   local waited=0 line=""
@@ -151,8 +155,10 @@ run_bounded() {
   return "$status"
 }
 
-# run_client ARGS...: run_bounded on the client CPU.
-run_client() { run_bounded "${client_cpu[@]}" "$@"; }
+# run_client ARGS...: run_bounded on the client CPU (with $preload, if set).
+run_client() {
+  run_bounded "${client_cpu[@]}" env ${preload:+LD_PRELOAD="$preload"} "$@"
+}
 
 record_machine() {
   {
@@ -194,11 +200,12 @@ run_engine_bench() {
 # connections_for C: TCP connections for concurrency C (at most 4).
 connections_for() { echo $(($1 < 4 ? $1 : 4)); }
 
-# sweep_one SERVER ACCOUNTS C: one loadgen run against the running server;
-# appends a line to runs.tsv.
+# sweep_one TABLE PREFIX SERVER ACCOUNTS C: one loadgen run against the
+# running server; its JSON goes to runs/PREFIXSERVER-ACCOUNTS-C.json and a
+# line with the server's CPU ticks to TABLE.
 sweep_one() {
-  local server=$1 accounts=$2 concurrency=$3
-  local name=$server-$accounts-$concurrency status=0
+  local table=$1 prefix=$2 server=$3 accounts=$4 concurrency=$5
+  local name=$prefix$server-$accounts-$concurrency status=0
   local ticks_before ticks_after
   ticks_before=$(cpu_ticks "$server_pid")
   run_client "$build_dir/loadgen/bank_loadgen" --target="$server_address" \
@@ -210,25 +217,40 @@ sweep_one() {
     >"$results_dir/runs/$name.txt" 2>&1 || status=$?
   ticks_after=$(cpu_ticks "$server_pid")
   printf '%s\t%s\t%s\t%s\t%s\n' "$server" "$accounts" "$concurrency" \
-    "$((ticks_after - ticks_before))" "$status" >>"$results_dir/runs.tsv"
+    "$((ticks_after - ticks_before))" "$status" >>"$table"
   echo "  $name: loadgen exit $status," \
        "server cpu $((ticks_after - ticks_before)) ticks" >&2
 }
 
-run_sweep() {
-  step "end-to-end sweep (${load_duration_s}s per run)"
-  printf 'server\taccounts\tconcurrency\tserver_cpu_ticks\tloadgen_exit\n' \
-    >"$results_dir/runs.tsv"
+# sweep TABLE PREFIX SERVERS CONCURRENCIES: every server (a fresh one per
+# account set) under every concurrency.
+sweep() {
+  local table=$1 prefix=$2 servers_list=$3 concurrency_list=$4
   local server accounts concurrency
-  for server in "${servers[@]}"; do
+  printf 'server\taccounts\tconcurrency\tserver_cpu_ticks\tloadgen_exit\n' \
+    >"$table"
+  for server in $servers_list; do
     for accounts in "${account_counts[@]}"; do
-      start_server "$server" "$results_dir/runs/server-$server-$accounts.log"
-      for concurrency in "${concurrencies[@]}"; do
-        sweep_one "$server" "$accounts" "$concurrency"
+      start_server "$server" \
+        "$results_dir/runs/${prefix}server-$server-$accounts.log"
+      for concurrency in $concurrency_list; do
+        sweep_one "$table" "$prefix" "$server" "$accounts" "$concurrency"
       done
       stop_server
     done
   done
+}
+
+run_sweep() {
+  step "end-to-end sweep (${load_duration_s}s per run)"
+  sweep "$results_dir/runs.tsv" "" "${servers[*]}" "${concurrencies[*]}"
+  # What turning Abseil's deadlock detection off in bank_server and
+  # bank_loadgen would buy, at the concurrency the targets name.
+  step "end-to-end at concurrency 64, Abseil deadlock detection off"
+  preload=$no_detection_module
+  sweep "$results_dir/runs_no_detection.tsv" "nodetect-" \
+    "floor mutex queue" "64"
+  preload=""
 }
 
 # run_client_comparison: bank_loadgen versus the plain closed-loop client,
@@ -263,26 +285,37 @@ run_client_comparison() {
   stop_server
 }
 
-# run_memory: RSS of bank_server per engine, empty and with
-# memory_accounts open accounts.
+# memory_one ENGINE DETECTION: RSS of a fresh bank_server, empty and with
+# memory_accounts open accounts; appends a line to memory.tsv.
+memory_one() {
+  local engine=$1 detection=$2 empty full started
+  start_server "$engine" \
+    "$results_dir/runs/server-$engine-memory-$detection.log"
+  empty=$(rss_kib "$server_pid")
+  started=$SECONDS
+  run_client "$build_dir/bench/bench_open_accounts" \
+    --target="$server_address" --count="$memory_accounts" \
+    --in_flight=256 --connections=2 >&2
+  full=$(rss_kib "$server_pid")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$engine" "$detection" \
+    "$memory_accounts" "$empty" "$full" "$((SECONDS - started))" \
+    >>"$results_dir/memory.tsv"
+  echo "  $engine (deadlock detection $detection): RSS $empty KiB empty," \
+       "$full KiB full" >&2
+  stop_server
+}
+
+# run_memory: every engine as shipped, and the mutex engine (the one with a
+# mutex per account) with Abseil's deadlock detection off.
 run_memory() {
   step "memory: RSS with $memory_accounts open accounts"
-  printf 'engine\taccounts\trss_empty_kib\trss_full_kib\topen_seconds\n' \
+  printf 'engine\tdetection\taccounts\trss_empty_kib\trss_full_kib\topen_seconds\n' \
     >"$results_dir/memory.tsv"
-  local engine empty full started
-  for engine in "${engines[@]}"; do
-    start_server "$engine" "$results_dir/runs/server-$engine-memory.log"
-    empty=$(rss_kib "$server_pid")
-    started=$SECONDS
-    run_client "$build_dir/bench/bench_open_accounts" \
-      --target="$server_address" --count="$memory_accounts" \
-      --in_flight=256 --connections=2 >&2
-    full=$(rss_kib "$server_pid")
-    printf '%s\t%s\t%s\t%s\t%s\n' "$engine" "$memory_accounts" "$empty" \
-      "$full" "$((SECONDS - started))" >>"$results_dir/memory.tsv"
-    echo "  $engine: RSS $empty KiB empty, $full KiB full" >&2
-    stop_server
-  done
+  local engine
+  for engine in "${engines[@]}"; do memory_one "$engine" on; done
+  preload=$no_detection_module
+  memory_one mutex off
+  preload=""
 }
 
 main() {
@@ -290,7 +323,8 @@ main() {
   scripts/install-deps.sh --bench
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build_dir" -j "$(nproc)" --target bank_server bank_loadgen \
-    engine_bench bank_floor_server bench_open_accounts bench_closed_loop
+    engine_bench bank_floor_server bench_open_accounts bench_closed_loop \
+    bench_no_deadlock_detection
   rm -rf "$results_dir"
   mkdir -p "$results_dir/runs"
   local started_s=$SECONDS

@@ -76,11 +76,14 @@ def server_rpcs(report):
         1 + reads)
 
 
-def parse_sweep(results, clk_tck):
+def parse_sweep(results, clk_tck, table="runs.tsv", prefix=""):
     """Answers a list of run dicts, one per (server, accounts, concurrency)."""
     runs = []
-    for row in read_tsv(os.path.join(results, "runs.tsv")):
-        name = f"{row['server']}-{row['accounts']}-{row['concurrency']}"
+    if not os.path.exists(os.path.join(results, table)):
+        return runs
+    for row in read_tsv(os.path.join(results, table)):
+        name = (f"{prefix}{row['server']}-{row['accounts']}-"
+                f"{row['concurrency']}")
         path = os.path.join(results, "runs", name + ".json")
         run = {"server": row["server"], "accounts": int(row["accounts"]),
                "concurrency": int(row["concurrency"]),
@@ -130,7 +133,8 @@ def parse_memory(results):
     for row in read_tsv(os.path.join(results, "memory.tsv")):
         accounts = int(row["accounts"])
         empty, full = int(row["rss_empty_kib"]), int(row["rss_full_kib"])
-        memory.append({"engine": row["engine"], "accounts": accounts,
+        memory.append({"engine": row["engine"],
+                       "detection": row["detection"], "accounts": accounts,
                        "empty_mib": empty / 1024, "full_mib": full / 1024,
                        "bytes_per_account": (full - empty) * 1024 / accounts,
                        "open_seconds": int(row["open_seconds"])})
@@ -152,6 +156,8 @@ def main():
         "engine_detection": parse_engine_bench(
             args.results, "engine_bench_detection.json"),
         "runs": parse_sweep(args.results, clk_tck),
+        "runs_no_detection": parse_sweep(args.results, clk_tck,
+                                         "runs_no_detection.tsv", "nodetect-"),
         "clients": parse_clients(args.results, clk_tck),
         "memory": parse_memory(args.results),
         "limits": {"queue_ops_min": QUEUE_ONE_PRODUCER_OPS_MIN,

@@ -63,6 +63,15 @@ wall time on a shared machine. Loadgen CPU per RPC is `bank_loadgen`'s own
 `cpu.us_per_rpc` (getrusage over the load, warmup included)."""
 
 
+NO_DETECTION_E2E = """\
+**The same at concurrency 64 with Abseil's deadlock detection off** in the
+server and in `bank_loadgen` (both started with the LD_PRELOAD module
+`bench/no_deadlock_detection.cc`, which calls
+`absl::SetMutexDeadlockDetectionMode(kIgnore)` before `main`): what a
+one-line change at the top of `bank_server`'s and `bank_loadgen`'s `main`
+would buy. Fresh servers, same method as above."""
+
+
 VERDICT_NOTE = ["""\
 The verdict is `bank_loadgen`'s exact money check: `mutex` and `queue` must
 PASS; `unsafe` may FAIL (lost updates) and that is its point; the floor
@@ -85,7 +94,10 @@ with 256 OpenAccount RPCs in flight over 2 connections (ids `m` + ten
 digits, each fits std::string's inline buffer), and the RSS is read again.
 Bytes per account = (RSS full - RSS empty) / accounts; it therefore also
 charges the accounts with whatever gRPC and the allocator kept from serving
-a million RPCs."""
+a million RPCs. The mutex engine is measured once more with Abseil's
+deadlock detection off (the LD_PRELOAD module above): with it on, every
+mutex ever locked, so every account's, also keeps a node in Abseil's
+process-wide lock-order graph."""
 
 RERUN = ["## Rerun", "", """\
 ```sh

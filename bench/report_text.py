@@ -26,8 +26,8 @@ def verdict(met):
     return "**met**" if met else "**missed**"
 
 
-def find_run(data, server, accounts, concurrency):
-    for run in data["runs"]:
+def find_run(data, server, accounts, concurrency, table="runs"):
+    for run in data[table]:
         if (run["server"], run["accounts"], run["concurrency"]) == (
                 server, accounts, concurrency) and run["ok"]:
             return run
@@ -86,6 +86,8 @@ def target_rows(data):
     rows += e2e_target_rows(data)
     rows += client_target_rows(data)
     for entry in data["memory"]:
+        if entry["detection"] != "on":
+            continue  # The what-if row is discussed, not a target.
         rows.append((
             f"{entry['engine']}: RSS per open account <= "
             f"{limits['account_bytes_max']} bytes",
@@ -213,7 +215,39 @@ def e2e_section(data):
             for concurrency in CONCURRENCIES:
                 lines.append(e2e_row(data, server, accounts, concurrency))
         lines.append("")
-    return lines + notes.VERDICT_NOTE
+    return lines + notes.VERDICT_NOTE + [""] + no_detection_section(data)
+
+
+def no_detection_section(data):
+    """The sweep's concurrency-64 runs again with Abseil's deadlock detection
+    off in the server and in bank_loadgen."""
+    if not data["runs_no_detection"]:
+        return []
+    lines = [notes.NO_DETECTION_E2E, "",
+             "| accounts | server | RPS | x floor | server CPU us/RPC | "
+             "x floor | RPS as shipped | verdict |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    concurrency = data["limits"]["concurrency"]
+    for _, accounts, set_title in ACCOUNT_SETS:
+        floor = find_run(data, "floor", accounts, concurrency,
+                         "runs_no_detection")
+        for server in ["floor"] + SAFE_ENGINES:
+            run = find_run(data, server, accounts, concurrency,
+                           "runs_no_detection")
+            shipped = find_run(data, server, accounts, concurrency)
+            if run is None:
+                lines.append(f"| {set_title} | {server} | failed | | | | | |")
+                continue
+            rps_ratio = run["rps"] / floor["rps"] if floor else None
+            cpu_ratio = (run["server_cpu_us"] / floor["server_cpu_us"]
+                         if floor else None)
+            shown = "n/a (floor)" if server == "floor" else run["verdict"]
+            lines.append(
+                f"| {set_title} | {server} | {fmt(run['rps'], 0)} | "
+                f"{fmt(rps_ratio, 2)} | {fmt(run['server_cpu_us'], 1)} | "
+                f"{fmt(cpu_ratio, 2)} | "
+                f"{fmt(shipped and shipped['rps'], 0)} | {shown} |")
+    return lines + [""]
 
 
 def e2e_row(data, server, accounts, concurrency):
@@ -249,11 +283,13 @@ def clients_section(data):
 
 def memory_section(data):
     lines = ["## Memory", "", notes.MEMORY_METHOD, "",
-             "| engine | accounts | RSS empty (MiB) | RSS full (MiB) | "
-             "bytes per account | seconds to open |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| engine | Abseil deadlock detection | accounts | RSS empty "
+             "(MiB) | RSS full (MiB) | bytes per account | seconds to open |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for e in data["memory"]:
-        lines.append(f"| {e['engine']} | {e['accounts']:,} | "
+        detection = ("on (as shipped)" if e["detection"] == "on"
+                     else "off (LD_PRELOAD module)")
+        lines.append(f"| {e['engine']} | {detection} | {e['accounts']:,} | "
                      f"{e['empty_mib']:.1f} | {e['full_mib']:.1f} | "
                      f"{e['bytes_per_account']:.0f} | {e['open_seconds']} |")
     return lines + [""]
