@@ -10,7 +10,12 @@
 //    "cpu_us_per_rpc":U}
 // where cpu_seconds is this process's user+system CPU time over the run
 // (getrusage), so cpu_us_per_rpc is the client's own cost per RPC.
+//
+// It sets its process up exactly as bank_loadgen's main does (Abseil
+// deadlock detection off, glibc keeps freed heap), so that the comparison
+// is between the two clients' per-RPC work, not their process settings.
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -19,6 +24,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"
@@ -37,6 +43,9 @@ constexpr int kConcurrencyMax = 65'536;
 constexpr int kConnectionsMax = 64;
 constexpr absl::Duration kDurationMax = absl::Minutes(10);
 constexpr absl::Duration kConnectTimeout = absl::Seconds(5);
+// As in loadgen/main.cc.
+constexpr int kMallocTrimThresholdBytes = 256 << 20;
+constexpr int kMallocMmapThresholdBytes = 4 << 20;
 
 double CpuSeconds() {
   rusage usage{};
@@ -99,6 +108,9 @@ int Main() {
 }  // namespace bank
 
 int main(int argc, char** argv) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  mallopt(M_TRIM_THRESHOLD, bank::kMallocTrimThresholdBytes);
+  mallopt(M_MMAP_THRESHOLD, bank::kMallocMmapThresholdBytes);
   absl::SetProgramUsageMessage(
       "Closed-loop Deposit client: the yardstick for bank_loadgen.");
   absl::ParseCommandLine(argc, argv);

@@ -9,6 +9,10 @@
 // every other RPC answers kFloorBalance), so bank_loadgen's invariant check
 // does not apply to it.
 //
+// Its process is set up exactly as bank_server's main sets up its own
+// (today: Abseil's and glibc's defaults), so the floor differs from an
+// engine's server only by the engine; keep the two in step.
+//
 // Flags: --listen (port 0 picks a free port). Once serving it prints the
 // same line bank_server prints (kListeningLinePrefix, the bound address,
 // " engine=floor"), and it stops on SIGINT/SIGTERM like bank_server.

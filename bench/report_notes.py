@@ -81,8 +81,10 @@ CLIENTS_METHOD = """\
 How: against the floor server, `bank_loadgen --accounts=1 --mix=deposit:1`
 and `bench_closed_loop` (`bench/closed_loop_client.cc`: the plainest
 callback client, each of `--concurrency` slots issuing its next Deposit from
-the previous one's completion, no histogram, no ledger) run one after the
-other with the same concurrency and connections, pinned as above. Client
+the previous one's completion, no histogram, no ledger, with the same process
+setup as `bank_loadgen`: Abseil deadlock detection off, glibc keeping freed
+heap) run one after the other with the same concurrency and connections,
+pinned as above. Client
 CPU per RPC is each client's own getrusage over its run divided by its
 RPCs."""
 
