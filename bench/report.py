@@ -59,8 +59,16 @@ def parse_engine_bench(results, name="engine_bench.json"):
                      bench["run_name"].split("/") if ":" in part)
         key = (parts["engine"], parts["accounts"], parts["mix"],
                int(bench["threads"]))
+        # Process CPU time per operation: steadier than wall time when the
+        # machine is shared (time fields are per iteration, in time_unit).
+        unit_ns = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[
+            bench.get("time_unit", "ns")]
+        ops_per_iteration = (bench["items_per_second"] * bench["real_time"] *
+                             unit_ns / 1e9)
         rows[key] = {"ops": bench["items_per_second"],
-                     "batch_mean": bench.get("batch_mean")}
+                     "batch_mean": bench.get("batch_mean"),
+                     "cpu_ns_per_op": bench["cpu_time"] * unit_ns /
+                     max(ops_per_iteration, 1e-9)}
     return rows
 
 

@@ -22,7 +22,9 @@ uniformly random accounts; transfers move 1 unit back and forth on the hot
 pair, or between two random distinct accounts. Rejections for a full queue
 (`RESOURCE_EXHAUSTED`) would be retried after a yield and counted; none
 occurred unless the raw output says so. Abseil's deadlock detection is off (see below).
-Wall-clock time, median of 3 repetitions; the queue's mean batch is the operations per batch its
+Throughput is wall-clock, median of 3 repetitions; CPU ns/op is the whole
+process's CPU time (every producer and, for `queue`, the consumer) per
+operation, which stays steady when other work shares the machine; the queue's mean batch is the operations per batch its
 consumer drained (`QueueEngine::stats()`). Producers and the queue's
 consumer share the machine's 2 CPUs, so with 2+ producers the queue's
 consumer competes with them for a core."""

@@ -39,6 +39,11 @@ def engine_ops(data, engine, set_name, mix, threads):
     return None if row is None else row["ops"]
 
 
+def cpu_ns(data, engine, set_name, mix, threads):
+    row = data["engine"].get((engine, set_name, mix, threads))
+    return None if row is None else row["cpu_ns_per_op"]
+
+
 def machine_section(data):
     m = data["machine"]
     pinned = ("server on CPU 0, every client on CPU 1 (`taskset`)"
@@ -166,10 +171,12 @@ def engine_section(data):
              "![ops/s versus producer threads](bench/engine_ops.png)", ""]
     for set_name, _, set_title in ACCOUNT_SETS:
         for mix, mix_title in MIXES:
-            lines += [f"**{mix_title}, {set_title}** (million ops/s; queue's "
-                      "mean drained batch in operations)", "",
+            lines += [f"**{mix_title}, {set_title}**: million ops/s "
+                      "(wall clock), the queue's mean drained batch, and "
+                      "process CPU ns per operation", "",
                       "| producers | mutex | queue | unsafe | queue / mutex |"
-                      " queue batch |", "|---:|---:|---:|---:|---:|---:|"]
+                      " queue batch | CPU ns/op mutex | queue | unsafe |",
+                      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for threads in THREADS:
                 ops = {e: engine_ops(data, e, set_name, mix, threads)
                        for e in ENGINES}
@@ -179,7 +186,9 @@ def engine_section(data):
                 lines.append(
                     f"| {threads} | " + " | ".join(
                         fmt(ops[e] and ops[e] / 1e6, 2) for e in ENGINES) +
-                    f" | {fmt(ratio, 2)} | {fmt(row.get('batch_mean'), 0)} |")
+                    f" | {fmt(ratio, 2)} | {fmt(row.get('batch_mean'), 0)} | "
+                    + " | ".join(fmt(cpu_ns(data, e, set_name, mix, threads), 0)
+                                 for e in ENGINES) + " |")
             lines.append("")
     return lines + detection_section(data)
 
