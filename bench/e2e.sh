@@ -11,8 +11,12 @@
 #      127.0.0.1:0 driven by bank_loadgen at each concurrency, on one hot
 #      account and on 10,000 accounts, recording the loadgen's JSON report
 #      and the server's CPU time (utime+stime from /proc/<pid>/stat);
+#      then the floor, mutex and queue again at concurrency 64 with Abseil's
+#      deadlock detection off (an LD_PRELOAD module, see
+#      bench/no_deadlock_detection.cc), to show what turning it off buys;
 #   4. bank_loadgen versus the plain closed-loop client on the floor server;
-#   5. memory: bank_server's RSS empty and with 1,000,000 open accounts;
+#   5. memory: bank_server's RSS empty and with 1,000,000 open accounts, per
+#      engine, and the mutex engine once more with deadlock detection off;
 #   6. bench/report.py writes docs/BENCHMARKS.md and the plots.
 #
 # With 2+ CPUs the server runs on CPU 0 and every client on CPU 1 (taskset),
@@ -28,7 +32,12 @@ cd "$(dirname "$0")/.."
 readonly root=$PWD
 
 quick=false
-[[ "${1:-}" == "--quick" ]] && quick=true
+case "${1:-}" in
+  "") ;;
+  --quick) quick=true ;;
+  -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: bench/e2e.sh [--quick]" >&2; exit 2 ;;
+esac
 readonly build_dir=${BANK_BENCH_BUILD_DIR:-$root/build/bench}
 readonly results_dir=${BANK_BENCH_RESULTS_DIR:-$build_dir/bench-results}
 
