@@ -94,7 +94,8 @@ MEMORY_METHOD = """\
 How: for each engine, a fresh `bank_server` (the default `--accounts_max`
 of 1,000,000) is started and its RSS read (`VmRSS` of `/proc/<pid>/status`);
 then `bench_open_accounts` (`bench/open_accounts.cc`) opens the accounts
-with 256 OpenAccount RPCs in flight over 2 connections (ids `m` + ten
+with 256 OpenAccount RPCs in flight over 2 connections (server and client
+not pinned here: RSS does not depend on it, and opening goes faster) (ids `m` + ten
 digits, each fits std::string's inline buffer), and the RSS is read again.
 Bytes per account = (RSS full - RSS empty) / accounts; it therefore also
 charges the accounts with whatever gRPC and the allocator kept from serving
