@@ -114,6 +114,7 @@ std::vector<LatencyHistogram::Bar> LatencyHistogram::LinearBars(
   std::vector<Bar> bars;
   if (Count() == 0 || bar_count < 2) return bars;
   const int64_t min = MinNs();
+  if (MaxNs() == min) return {Bar{min, Count()}};  // One value: one bar.
   const double step =
       static_cast<double>(MaxNs() - min) / static_cast<double>(bar_count - 1);
   bars.resize(static_cast<size_t>(bar_count));

@@ -61,7 +61,8 @@ class LatencyHistogram {
   };
   // LinearBars splits [min, max] into `bar_count` equal parts (ghz's layout:
   // the first bar is the minimum itself) and places each bucket by its
-  // midpoint. Empty when there are no samples.
+  // midpoint. Empty when there are no samples; a single bar when every
+  // sample has the same value.
   std::vector<Bar> LinearBars(int bar_count) const;
 
   // Bucket arithmetic, public for tests.

@@ -141,6 +141,15 @@ TEST(LatencyHistogramTest, LinearBarsSpanMinToMaxAndHoldEverySample) {
   EXPECT_EQ(total, histogram.Count());
 }
 
+TEST(LatencyHistogramTest, OneDistinctValueMakesOneBar) {
+  LatencyHistogram histogram;
+  for (int i = 0; i < 5; ++i) histogram.Record(4242);
+  const std::vector<LatencyHistogram::Bar> bars = histogram.LinearBars(11);
+  ASSERT_EQ(bars.size(), 1u);
+  EXPECT_EQ(bars[0].mark_ns, 4242);
+  EXPECT_EQ(bars[0].count, 5u);
+}
+
 TEST(LatencyHistogramTest, ConcurrentRecordingLosesNothing) {
   constexpr int kThreadCount = 4;
   constexpr int kSamplesPerThread = 20'000;
