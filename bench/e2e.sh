@@ -62,7 +62,8 @@ readonly server_start_timeout_s=15
 readonly server_stop_timeout_s=10
 readonly run_timeout_s=600  # A safety bound on any one step.
 readonly no_detection_module=$build_dir/bench/libbench_no_deadlock_detection.so
-preload=""  # An LD_PRELOAD module for the servers and clients started next.
+# process_env: VAR=value settings for the servers and clients started next.
+process_env=()
 
 step() { printf '\n==== %s ====\n' "$*" >&2; }
 die() { echo "e2e.sh: $*" >&2; exit 1; }
@@ -108,8 +109,8 @@ fi
 
 # start_server NAME LOG ARGS...: starts bank_server (engine NAME) or the
 # floor server (NAME=floor) on 127.0.0.1:0 and waits for its listening line.
-# Sets server_pid and server_address. With $preload set, the server runs
-# with that LD_PRELOAD module (see bench/no_deadlock_detection.cc).
+# Sets server_pid and server_address. The server's environment gets
+# process_env (the what-if runs' LD_PRELOAD, see no_deadlock_detection.cc).
 start_server() {
   local name=$1 log=$2
   shift 2
@@ -119,7 +120,7 @@ start_server() {
     binary=$build_dir/bench/bank_floor_server
     args=(--listen=127.0.0.1:0)
   fi
-  "${server_cpu[@]}" env ${preload:+LD_PRELOAD="$preload"} \
+  "${server_cpu[@]}" env "${process_env[@]}" \
     "$binary" "${args[@]}" >"$log" 2>"$log.stderr" &
   server_pid=$!
   started_pids+=("$server_pid")
@@ -164,9 +165,9 @@ run_bounded() {
   return "$status"
 }
 
-# run_client ARGS...: run_bounded on the client CPU (with $preload, if set).
+# run_client ARGS...: run_bounded on the client CPU, with process_env.
 run_client() {
-  run_bounded "${client_cpu[@]}" env ${preload:+LD_PRELOAD="$preload"} "$@"
+  run_bounded "${client_cpu[@]}" env "${process_env[@]}" "$@"
 }
 
 record_machine() {
@@ -256,10 +257,13 @@ run_sweep() {
   # What turning Abseil's deadlock detection off in bank_server and
   # bank_loadgen would buy, at the concurrency the targets name.
   step "end-to-end at concurrency 64, Abseil deadlock detection off"
-  preload=$no_detection_module
+  process_env=("LD_PRELOAD=$no_detection_module")
   sweep "$results_dir/runs_no_detection.tsv" "nodetect-" \
     "floor mutex queue" "64"
-  preload=""
+  step "end-to-end at concurrency 64, bank_loadgen's process setup"
+  process_env=("LD_PRELOAD=$no_detection_module" BANK_BENCH_KEEP_FREED_HEAP=1)
+  sweep "$results_dir/runs_tuned.tsv" "tuned-" "floor mutex queue" "64"
+  process_env=()
 }
 
 # run_client_comparison: bank_loadgen versus the plain closed-loop client,
@@ -328,9 +332,9 @@ run_memory() {
   server_cpu=()
   client_cpu=()
   for engine in "${engines[@]}"; do memory_one "$engine" on; done
-  preload=$no_detection_module
+  process_env=("LD_PRELOAD=$no_detection_module")
   memory_one mutex off
-  preload=""
+  process_env=()
   server_cpu=("${saved_server_cpu[@]}")
   client_cpu=("${saved_client_cpu[@]}")
 }

@@ -66,12 +66,15 @@ wall time on a shared machine. Loadgen CPU per RPC is `bank_loadgen`'s own
 
 
 NO_DETECTION_E2E = """\
-**The same at concurrency 64 with Abseil's deadlock detection off** in the
-server and in `bank_loadgen` (both started with the LD_PRELOAD module
-`bench/no_deadlock_detection.cc`, which calls
-`absl::SetMutexDeadlockDetectionMode(kIgnore)` before `main`): what a
-one-line change at the top of `bank_server`'s and `bank_loadgen`'s `main`
-would buy. Fresh servers, same method as above."""
+**What a few lines in `bank_server`'s `main` would buy.** The floor,
+`mutex` and `queue` again at concurrency 64, fresh servers, same method,
+with every process started through the LD_PRELOAD module
+`bench/no_deadlock_detection.cc`: first with Abseil's deadlock detection
+off (`absl::SetMutexDeadlockDetectionMode(kIgnore)` before `main`), then
+also with glibc keeping freed heap (the two `mallopt` calls
+`bank_loadgen`'s `main` makes), which is `bank_loadgen`'s own process
+setup. `bank_loadgen` itself already runs that way in every run. Ratios
+are to the floor server set up the same way, in the same run."""
 
 
 VERDICT_NOTE = ["""\
@@ -174,8 +177,9 @@ detection on, also takes a process-wide spinlock and walks the lock-order
 graph. The queue engine hands every RPC to its consumer thread and back:
 on a server pinned to one CPU, the consumer and the gRPC threads take turns
 on that CPU, so each batch costs a futex wake-up and context switches,
-which shows in CPU per RPC. The run above with detection off shows how
-much of each gap is Abseil's debugging aid rather than the engine."""]
+which shows in CPU per RPC. The what-if runs at the end of the end-to-end
+section show how much of each gap is Abseil's debugging aid rather than
+the engine."""]
     return lines[0]
 
 
