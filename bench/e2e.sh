@@ -120,6 +120,7 @@ start_server() {
     binary=$build_dir/bench/bank_floor_server
     args=(--listen=127.0.0.1:0)
   fi
+  : >"$log"  # Exists before the first grep below, whoever runs first.
   "${server_cpu[@]}" env "${process_env[@]}" \
     "$binary" "${args[@]}" >"$log" 2>"$log.stderr" &
   server_pid=$!
