@@ -184,6 +184,7 @@ record_machine() {
     printf 'warmup_s\t%s\n' "$warmup_s"
     printf 'clk_tck\t%s\n' "$(getconf CLK_TCK)"
     printf 'quick\t%s\n' "$quick"
+    printf 'load_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   } >"$results_dir/machine.tsv"
 }
 
@@ -355,6 +356,8 @@ main() {
   run_sweep
   run_client_comparison
   run_memory
+  printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    >>"$results_dir/machine.tsv"
   step "report"
   python3 bench/report.py --results="$results_dir" --docs="$root/docs" \
     --minutes="$(((SECONDS - started_s + 59) / 60))" \

@@ -53,7 +53,12 @@ def machine_section(data):
             ("Build", "CMake Release (-O3), Debian 12 packages of gRPC 1.51,"
                       " Protobuf 3.21, Abseil 20220623, Benchmark 1.7"),
             ("Date", m.get("date")), ("Commit", f"`{m.get('commit')}`"),
-            ("Pinning (end to end)", pinned)]
+            ("Pinning (end to end)", pinned),
+            ("Load average (1, 5, 15 min)",
+             f"{m.get('load_start', '?')} at the start, "
+             f"{m.get('load_end', '?')} at the end: anything above 0 is "
+             "other work sharing the machine, which shows in wall-clock "
+             "figures far more than in CPU time per operation")]
     lines = ["## The machine", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     if m.get("quick") == "true":
