@@ -67,6 +67,7 @@ def parse_engine_bench(results, name="engine_bench.json"):
                              unit_ns / 1e9)
         rows[key] = {"ops": bench["items_per_second"],
                      "batch_mean": bench.get("batch_mean"),
+                     "rejected": bench.get("rejected", 0),
                      "cpu_ns_per_op": bench["cpu_time"] * unit_ns /
                      max(ops_per_iteration, 1e-9)}
     return rows

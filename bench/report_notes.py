@@ -20,8 +20,7 @@ for every completion before the timed region ends, so ops/s counts only
 completed operations. Deposit/withdraw alternate on one account (hot) or on
 uniformly random accounts; transfers move 1 unit back and forth on the hot
 pair, or between two random distinct accounts. Rejections for a full queue
-(`RESOURCE_EXHAUSTED`) would be retried after a yield and counted; none
-occurred unless the raw output says so. Abseil's deadlock detection is off (see below).
+(`RESOURCE_EXHAUSTED`) are resubmitted after a yield and counted. Abseil's deadlock detection is off (see below).
 Throughput is wall-clock, median of 3 repetitions; CPU ns/op is the whole
 process's CPU time (every producer and, for `queue`, the consumer) per
 operation, which stays steady when other work shares the machine; the queue's mean batch is the operations per batch its

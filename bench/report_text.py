@@ -171,8 +171,12 @@ def targets_section(data):
 
 
 def engine_section(data):
+    rejected = sum(row.get("rejected") or 0
+                   for row in data["engine"].values())
     lines = ["## In-process engines (`engine_bench`)", "",
              notes.ENGINE_METHOD, "",
+             f"Operations rejected for a full queue and resubmitted in this "
+             f"run (medians summed over all benchmarks): {rejected:,.0f}.", "",
              "![ops/s versus producer threads](bench/engine_ops.png)", ""]
     for set_name, _, set_title in ACCOUNT_SETS:
         for mix, mix_title in MIXES:
