@@ -61,7 +61,10 @@ every RPC the server answered in that time: the measured and warmup RPCs,
 plus the setup (one probe, one OpenAccount per account) and the read-back
 (one GetBalance per account per settle read). CPU time is far steadier than
 wall time on a shared machine. Loadgen CPU per RPC is `bank_loadgen`'s own
-`cpu.us_per_rpc` (getrusage over the load, warmup included)."""
+`cpu.us_per_rpc` (getrusage over the load, warmup included). CPU busy is
+RPS x CPU per RPC: how much of its one CPU each side used; a side near 100%
+is what limits the RPS, and when neither is, the limit is latency (or
+other work on the machine)."""
 
 
 NO_DETECTION_E2E = """\

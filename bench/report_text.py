@@ -231,8 +231,8 @@ def e2e_section(data):
         lines += [f"**{set_title}**", "",
                   "| server | concurrency | RPS | x floor | p50 ms | p99 ms | "
                   "p99.9 ms | server CPU us/RPC | x floor | loadgen CPU "
-                  "us/RPC | verdict |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "us/RPC | CPU busy server / loadgen | verdict |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for server in SERVERS:
             for concurrency in CONCURRENCIES:
                 lines.append(e2e_row(data, server, accounts, concurrency))
@@ -278,7 +278,7 @@ def no_detection_section(data):
 def e2e_row(data, server, accounts, concurrency):
     run = find_run(data, server, accounts, concurrency)
     if run is None:
-        return f"| {server} | {concurrency} | failed | | | | | | | | |"
+        return f"| {server} | {concurrency} | failed | | | | | | | | | |"
     floor = find_run(data, "floor", accounts, concurrency)
     rps_ratio = run["rps"] / floor["rps"] if floor else None
     cpu_ratio = (run["server_cpu_us"] / floor["server_cpu_us"]
@@ -288,7 +288,14 @@ def e2e_row(data, server, accounts, concurrency):
             f"{fmt(rps_ratio, 2)} | {fmt(run['p50'], 3)} | "
             f"{fmt(run['p99'], 3)} | {fmt(run['p999'], 3)} | "
             f"{fmt(run['server_cpu_us'], 1)} | {fmt(cpu_ratio, 2)} | "
-            f"{fmt(run['loadgen_cpu_us'], 1)} | {shown_verdict} |")
+            f"{fmt(run['loadgen_cpu_us'], 1)} | "
+            f"{busy_percent(run, 'server_cpu_us')} / "
+            f"{busy_percent(run, 'loadgen_cpu_us')} | {shown_verdict} |")
+
+
+def busy_percent(run, field):
+    """How busy a process kept its CPU: RPS x CPU seconds per RPC."""
+    return f"{run['rps'] * run[field] / 1e4:.0f}%"
 
 
 def clients_section(data):
