@@ -51,6 +51,15 @@ class ServerTest : public ::testing::TestWithParam<std::string> {
     client_ = std::make_unique<BankClient>(server_->NewStub());
   }
 
+  // Every server must also stop cleanly: exit 0 on SIGTERM (a sanitizer
+  // build exits non-zero on any error or leak it found in the server).
+  void TearDown() override {
+    if (server_ == nullptr) return;
+    absl::StatusOr<ExitStatus> exit = server_->Stop();
+    ASSERT_TRUE(exit.ok()) << exit.status();
+    EXPECT_TRUE(exit->Succeeded()) << exit->ToString();
+  }
+
   // Health answers the health status of `service` ("" = the server).
   Reply<HealthCheckResponse> Health(const std::string& service) {
     auto stub = grpc::health::v1::Health::NewStub(server_->channel());
