@@ -1,10 +1,12 @@
 // Goal: every flag is validated into LoadgenConfig with a message naming
 // the flag, and the mix and amount syntaxes accept exactly what the docs
-// say. Method: MakeConfig/ParseMix/ParseAmountRange on raw flag values.
+// say; a connect failure is worded for people. Method: MakeConfig,
+// ParseMix, ParseAmountRange and ConnectFailureReason on raw inputs.
 
 #include "loadgen/config.h"
 
 #include "absl/strings/match.h"
+#include "loadgen/control.h"
 #include "gtest/gtest.h"
 
 namespace bank::loadgen {
@@ -121,6 +123,16 @@ TEST(MakeConfigTest, DurationReplacesTotal) {
   EXPECT_EQ(config->total, 0);
   EXPECT_EQ(config->duration, absl::Seconds(3));
   EXPECT_EQ(config->warmup, absl::Seconds(1));
+}
+
+TEST(ConnectFailureReasonTest, KeepsTheLastClauseLowerCased) {
+  EXPECT_EQ(ConnectFailureReason(
+                "failed to connect to all addresses; last error: UNKNOWN: "
+                "ipv4:127.0.0.1:1: Failed to connect to remote host: "
+                "Connection refused"),
+            "connection refused");
+  EXPECT_EQ(ConnectFailureReason("Socket closed"), "socket closed");
+  EXPECT_EQ(ConnectFailureReason(""), "");
 }
 
 }  // namespace

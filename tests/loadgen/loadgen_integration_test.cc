@@ -114,13 +114,22 @@ TEST_P(SafeEngineTest, ArticleScenarioEndsWithForty) {
   std::unique_ptr<ServerProcess> server = StartServer(
       {"--engine=" + GetParam(), "--apply_latency=0-100ms"});
   ASSERT_NE(server, nullptr);
-  const LoadgenRun run =
-      RunLoadgen(server->address(), {"--scenario=article"});
+  const std::string json_path = absl::StrCat(::testing::TempDir(),
+                                             "/article_", GetParam(), ".json");
+  const LoadgenRun run = RunLoadgen(
+      server->address(), {"--scenario=article", "--json=" + json_path});
   EXPECT_TRUE(run.exit.exited && run.exit.code == 0) << Describe(run);
   EXPECT_TRUE(absl::StartsWith(run.out, "初始化余额 80\n")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "[-] 30 马伊琍\n")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "[-] 10 姚笛\n")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "剩余余额 40\n")) << run.out;
+  const google::protobuf::Struct json = ReadJson(json_path);
+  EXPECT_EQ(Field(json, "schema").string_value(), "bank_loadgen.article.v1");
+  EXPECT_EQ(Field(json, "final_balance").number_value(), 40);
+  EXPECT_EQ(Field(json, "withdrawals").list_value().values_size(), 2);
+  EXPECT_EQ(Field(Field(json, "invariant").struct_value(), "verdict")
+                .string_value(),
+            "PASS");
 }
 
 // Deadlines shorter than the injected latency: many RPCs end
