@@ -82,8 +82,8 @@ std::string ArticleJson(const std::string& account_id,
   for (size_t i : order) {
     const Withdrawal& w = withdrawals[i];
     absl::StrAppend(&items, items.empty() ? "" : ", ",
-                    "{\"actor\": ", JsonQuote(w.actor), ", \"amount\": ",
-                    w.amount, ", \"status\": ",
+                    "{\"actor\": ", JsonQuote(w.actor),
+                    ", \"amount\": ", w.amount, ", \"status\": ",
                     JsonQuote(absl::StatusCodeToString(
                         static_cast<absl::StatusCode>(w.status.error_code()))),
                     "}");
@@ -114,7 +114,8 @@ absl::StatusOr<ArticleResult> RunArticle(const LoadgenConfig& config,
   for (const Withdrawal& w : withdrawals) {
     const Outcome outcome = ClassifyStatus(w.status.error_code());
     ledger.RecordWithdraw(0, w.amount, outcome);
-    if (outcome == Outcome::kApplied) ledger.ObserveBalance(0, w.response.balance());
+    if (outcome == Outcome::kApplied)
+      ledger.ObserveBalance(0, w.response.balance());
   }
   int reads = 0;
   absl::StatusOr<std::vector<int64_t>> balances = ReadSettledBalances(
@@ -135,8 +136,8 @@ absl::StatusOr<ArticleResult> RunArticle(const LoadgenConfig& config,
   for (size_t i : order) result.text += WithdrawalLine(withdrawals[i]);
   absl::StrAppend(&result.text, "剩余余额 ", (*balances)[0], "\n\n",
                   FormatInvariant(result.invariant));
-  result.json = ArticleJson(ids[0], withdrawals, order, (*balances)[0],
-                            result.invariant);
+  result.json =
+      ArticleJson(ids[0], withdrawals, order, (*balances)[0], result.invariant);
   return result;
 }
 

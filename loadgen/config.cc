@@ -24,8 +24,8 @@ absl::Status Invalid(absl::string_view flag, absl::string_view why) {
 absl::Status CheckRange(absl::string_view flag, int64_t value, int64_t min,
                         int64_t max) {
   if (value < min || value > max) {
-    return Invalid(flag, absl::StrCat(value, " is not in [", min, ", ", max,
-                                      "]"));
+    return Invalid(flag,
+                   absl::StrCat(value, " is not in [", min, ", ", max, "]"));
   }
   return absl::OkStatus();
 }
@@ -42,9 +42,9 @@ absl::Status CheckDuration(absl::string_view flag, absl::Duration value,
 
 absl::Status CheckPrefix(const std::string& prefix) {
   if (prefix.empty() || prefix.size() > kAccountPrefixBytesMax) {
-    return Invalid("account_prefix",
-                   absl::StrCat("must be 1 to ", kAccountPrefixBytesMax,
-                                " bytes"));
+    return Invalid(
+        "account_prefix",
+        absl::StrCat("must be 1 to ", kAccountPrefixBytesMax, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -55,9 +55,9 @@ absl::Status FillScenario(const FlagValues& flags, LoadgenConfig& config) {
   } else if (flags.scenario == "article") {
     config.scenario = Scenario::kArticle;
   } else {
-    return Invalid("scenario", absl::StrCat("unknown scenario '",
-                                            flags.scenario,
-                                            "' (choose load or article)"));
+    return Invalid("scenario",
+                   absl::StrCat("unknown scenario '", flags.scenario,
+                                "' (choose load or article)"));
   }
   if (flags.target.empty()) return Invalid("target", "must not be empty");
   config.target = flags.target;
@@ -97,9 +97,8 @@ absl::Status FillLoadShape(const FlagValues& flags, LoadgenConfig& config) {
 }
 
 absl::Status FillAccounts(const FlagValues& flags, LoadgenConfig& config) {
-  config.account_prefix = flags.account_prefix.empty()
-                              ? DefaultAccountPrefix()
-                              : flags.account_prefix;
+  config.account_prefix = flags.account_prefix.empty() ? DefaultAccountPrefix()
+                                                       : flags.account_prefix;
   absl::Status status = CheckPrefix(config.account_prefix);
   if (status.ok()) {
     status = CheckRange("initial_balance", flags.initial_balance, 0,
@@ -140,8 +139,8 @@ absl::Status FillOperations(const FlagValues& flags, LoadgenConfig& config) {
   absl::Status status = CheckDuration("deadline", flags.deadline,
                                       absl::Milliseconds(1), kDeadlineMax);
   if (status.ok()) {
-    status = CheckDuration("settle", flags.settle, absl::ZeroDuration(),
-                           kSettleMax);
+    status =
+        CheckDuration("settle", flags.settle, absl::ZeroDuration(), kSettleMax);
   }
   if (!status.ok()) return status;
   config.mix = *mix;
@@ -190,8 +189,7 @@ absl::StatusOr<Mix> ParseMix(absl::string_view text) {
         weight < 0 || weight > kMixWeightMax) {
       return absl::InvalidArgumentError(absl::StrCat(
           "'", item, "' is not KIND:WEIGHT with KIND one of withdraw, ",
-          "deposit, transfer, balance and WEIGHT in [0, ", kMixWeightMax,
-          "]"));
+          "deposit, transfer, balance and WEIGHT in [0, ", kMixWeightMax, "]"));
     }
     if (seen[index]) {
       return absl::InvalidArgumentError(
@@ -231,7 +229,8 @@ absl::StatusOr<AmountRange> ParseAmountRange(absl::string_view text) {
 }
 
 std::string DefaultAccountPrefix() {
-  const uint64_t now_us = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  const uint64_t now_us =
+      static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   const uint64_t pid = static_cast<uint64_t>(getpid());
   return absl::StrCat("lg-", absl::Hex(now_us & 0xffffffffffULL), "-",
                       absl::Hex(pid));

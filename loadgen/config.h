@@ -76,7 +76,7 @@ struct FlagValues {
   std::string scenario = "load";
   int64_t concurrency = 50;
   int64_t connections = 1;
-  int64_t total = 0;  // 0 = not set.
+  int64_t total = 0;                               // 0 = not set.
   absl::Duration duration = absl::ZeroDuration();  // Zero = not set.
   absl::Duration warmup = absl::ZeroDuration();
   int64_t rps = 0;

@@ -97,8 +97,8 @@ std::string ConnectFailureReason(const std::string& grpc_message) {
                            ? grpc_message
                            : grpc_message.substr(colon + 2);
   if (reason.empty()) return grpc_message;
-  reason[0] = static_cast<char>(
-      std::tolower(static_cast<unsigned char>(reason[0])));
+  reason[0] =
+      static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
   return reason;
 }
 
@@ -121,8 +121,8 @@ absl::Status CheckReachable(BankService::Stub& stub, const std::string& target,
                        absl::FormatDuration(kConnectDeadline)));
     case grpc::StatusCode::UNIMPLEMENTED:
       return absl::UnavailableError(absl::StrCat(
-          target, " does not serve bank.v1.BankService: ",
-          status.error_message()));
+          target,
+          " does not serve bank.v1.BankService: ", status.error_message()));
     default:
       return absl::OkStatus();
   }
@@ -138,21 +138,20 @@ absl::Status OpenAccounts(BankService::Stub& stub,
                           int64_t initial_balance) {
   using OpenCall =
       Call<bank::v1::OpenAccountRequest, bank::v1::OpenAccountResponse>;
-  const grpc::Status status = BulkCalls::Run(
-      account_ids.size(), [&](size_t i, BulkCalls::Done done) {
+  const grpc::Status status =
+      BulkCalls::Run(account_ids.size(), [&](size_t i, BulkCalls::Done done) {
         auto call = std::make_shared<OpenCall>();
         SetDeadline(call->context, kControlDeadline);
         call->request.set_account_id(account_ids[i]);
         call->request.set_initial_balance(initial_balance);
-        stub.async()->OpenAccount(
-            &call->context, &call->request, &call->response,
-            [call, done](grpc::Status s) { done(s); });
+        stub.async()->OpenAccount(&call->context, &call->request,
+                                  &call->response,
+                                  [call, done](grpc::Status s) { done(s); });
       });
   if (status.ok()) return absl::OkStatus();
   return absl::Status(
       static_cast<absl::StatusCode>(status.error_code()),
-      absl::StrCat("cannot open the load's accounts: ",
-                   status.error_message(),
+      absl::StrCat("cannot open the load's accounts: ", status.error_message(),
                    status.error_code() == grpc::StatusCode::ALREADY_EXISTS
                        ? " (choose another --account_prefix)"
                        : ""));
@@ -165,18 +164,18 @@ absl::StatusOr<std::vector<int64_t>> ReadBalances(
   // Each slot is written by one callback and read after BulkCalls::Run,
   // whose mutex orders the two.
   std::vector<int64_t> balances(account_ids.size(), 0);
-  const grpc::Status status = BulkCalls::Run(
-      account_ids.size(), [&](size_t i, BulkCalls::Done done) {
+  const grpc::Status status =
+      BulkCalls::Run(account_ids.size(), [&](size_t i, BulkCalls::Done done) {
         auto call = std::make_shared<BalanceCall>();
         SetDeadline(call->context, kControlDeadline);
         call->request.set_account_id(account_ids[i]);
         int64_t* slot = &balances[i];
-        stub.async()->GetBalance(
-            &call->context, &call->request, &call->response,
-            [call, done, slot](grpc::Status s) {
-              if (s.ok()) *slot = call->response.balance();
-              done(s);
-            });
+        stub.async()->GetBalance(&call->context, &call->request,
+                                 &call->response,
+                                 [call, done, slot](grpc::Status s) {
+                                   if (s.ok()) *slot = call->response.balance();
+                                   done(s);
+                                 });
       });
   if (!status.ok()) {
     return absl::Status(

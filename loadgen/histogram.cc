@@ -49,8 +49,8 @@ int64_t LatencyHistogram::BucketUpperNs(size_t index) {
 }
 
 int64_t LatencyHistogram::BucketMidpointNs(size_t index) const {
-  const int64_t mid = BucketLowerNs(index) +
-                      (BucketUpperNs(index) - BucketLowerNs(index)) / 2;
+  const int64_t mid =
+      BucketLowerNs(index) + (BucketUpperNs(index) - BucketLowerNs(index)) / 2;
   return std::clamp(mid, MinNs(), MaxNs());
 }
 
@@ -74,7 +74,8 @@ void LatencyHistogram::MergeFrom(const LatencyHistogram& other) {
 
 uint64_t LatencyHistogram::Count() const {
   uint64_t total = 0;
-  for (const std::atomic<uint64_t>& count : counts_) total += count.load(kRelaxed);
+  for (const std::atomic<uint64_t>& count : counts_)
+    total += count.load(kRelaxed);
   return total;
 }
 

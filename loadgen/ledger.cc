@@ -99,8 +99,8 @@ void Ledger::ObserveBalance(size_t account, int64_t balance) {
   absl::MutexLock lock(&mu_);
   ++negative_reply_count_;
   if (negative_replies_.size() < kNegativeRepliesKeptMax) {
-    negative_replies_.push_back(Violation{Violation::Kind::kNegativeReply,
-                                          account, 0, 0, balance});
+    negative_replies_.push_back(
+        Violation{Violation::Kind::kNegativeReply, account, 0, 0, balance});
   }
 }
 
@@ -122,8 +122,8 @@ Verdict Ledger::Check(const std::vector<int64_t>& final_balances) const {
     const int64_t actual = final_balances[i];
     verdict.total_actual += actual;
     if (actual < min || actual > max) {
-      verdict.violations.push_back(Violation{
-          Violation::Kind::kBalanceOutOfRange, i, min, max, actual});
+      verdict.violations.push_back(
+          Violation{Violation::Kind::kBalanceOutOfRange, i, min, max, actual});
     }
     if (actual < 0) {
       verdict.violations.push_back(
@@ -132,7 +132,8 @@ Verdict Ledger::Check(const std::vector<int64_t>& final_balances) const {
   }
   const int64_t total = initial_total_ + applied_deposits_.load(kRelaxed) -
                         applied_withdrawals_.load(kRelaxed);
-  verdict.total_expected_min = total - indeterminate_withdrawals_.load(kRelaxed);
+  verdict.total_expected_min =
+      total - indeterminate_withdrawals_.load(kRelaxed);
   verdict.total_expected_max = total + indeterminate_deposits_.load(kRelaxed);
   if (verdict.total_actual < verdict.total_expected_min ||
       verdict.total_actual > verdict.total_expected_max) {

@@ -93,8 +93,7 @@ class Ledger {
   // account_count(); amounts are > 0.
   void RecordDeposit(size_t account, int64_t amount, Outcome outcome);
   void RecordWithdraw(size_t account, int64_t amount, Outcome outcome);
-  void RecordTransfer(size_t from, size_t to, int64_t amount,
-                      Outcome outcome);
+  void RecordTransfer(size_t from, size_t to, int64_t amount, Outcome outcome);
   // RecordRead notes a balance read (it moves no money).
   void RecordRead(Outcome outcome);
   // ObserveBalance notes a balance a reply carried during the load.

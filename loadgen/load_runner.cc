@@ -119,8 +119,8 @@ class LoadRunner {
 
 LoadRunner::LoadRunner(
     const LoadgenConfig& config,
-    const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-    Ledger& ledger, RunStats& stats)
+    const std::vector<std::shared_ptr<grpc::Channel>>& channels, Ledger& ledger,
+    RunStats& stats)
     : config_(config),
       ledger_(ledger),
       stats_(stats),
@@ -166,8 +166,10 @@ LoadTiming LoadRunner::Run(bool show_progress) {
       0, end_ns - std::max(measure_start_ns_, run_start_ns_)));
   timing.measured_rpcs = done_measured_.load();
   timing.warmup_rpcs = done_warmup_.load();
-  timing.cpu_user = CpuTime(usage_after.ru_utime) - CpuTime(usage_before.ru_utime);
-  timing.cpu_system = CpuTime(usage_after.ru_stime) - CpuTime(usage_before.ru_stime);
+  timing.cpu_user =
+      CpuTime(usage_after.ru_utime) - CpuTime(usage_before.ru_utime);
+  timing.cpu_system =
+      CpuTime(usage_after.ru_stime) - CpuTime(usage_before.ru_stime);
   return timing;
 }
 
@@ -214,7 +216,8 @@ void LoadRunner::StartOne(Slot& slot) {
 
 bool LoadRunner::RunOver(int64_t now_ns) const {
   if (issued_all_.load(kRelaxed) >= kRpcsMax) return true;
-  if (config_.total > 0) return issued_measured_.load(kRelaxed) >= config_.total;
+  if (config_.total > 0)
+    return issued_measured_.load(kRelaxed) >= config_.total;
   return now_ns >= measure_end_ns_;
 }
 
@@ -270,13 +273,13 @@ void LoadRunner::SendRpc(Slot& slot) {
       slot.transfer_request.set_to_account_id(
           config_.account_ids[slot.to_account]);
       slot.transfer_request.set_amount(slot.amount);
-      async->Transfer(context, &slot.transfer_request,
-                      &slot.transfer_response, std::move(done));
+      async->Transfer(context, &slot.transfer_request, &slot.transfer_response,
+                      std::move(done));
       break;
     case RpcKind::kBalance:
       slot.balance_request.set_account_id(id);
-      async->GetBalance(context, &slot.balance_request,
-                        &slot.balance_response, std::move(done));
+      async->GetBalance(context, &slot.balance_request, &slot.balance_response,
+                        std::move(done));
       break;
   }
 }
@@ -305,22 +308,28 @@ void LoadRunner::RecordOutcome(Slot& slot, grpc::StatusCode code) {
   switch (slot.kind) {
     case RpcKind::kWithdraw:
       ledger_.RecordWithdraw(slot.account, slot.amount, outcome);
-      if (ok) ledger_.ObserveBalance(slot.account, slot.withdraw_response.balance());
+      if (ok)
+        ledger_.ObserveBalance(slot.account, slot.withdraw_response.balance());
       break;
     case RpcKind::kDeposit:
       ledger_.RecordDeposit(slot.account, slot.amount, outcome);
-      if (ok) ledger_.ObserveBalance(slot.account, slot.deposit_response.balance());
+      if (ok)
+        ledger_.ObserveBalance(slot.account, slot.deposit_response.balance());
       break;
     case RpcKind::kTransfer:
-      ledger_.RecordTransfer(slot.account, slot.to_account, slot.amount, outcome);
+      ledger_.RecordTransfer(slot.account, slot.to_account, slot.amount,
+                             outcome);
       if (ok) {
-        ledger_.ObserveBalance(slot.account, slot.transfer_response.from_balance());
-        ledger_.ObserveBalance(slot.to_account, slot.transfer_response.to_balance());
+        ledger_.ObserveBalance(slot.account,
+                               slot.transfer_response.from_balance());
+        ledger_.ObserveBalance(slot.to_account,
+                               slot.transfer_response.to_balance());
       }
       break;
     case RpcKind::kBalance:
       ledger_.RecordRead(outcome);
-      if (ok) ledger_.ObserveBalance(slot.account, slot.balance_response.balance());
+      if (ok)
+        ledger_.ObserveBalance(slot.account, slot.balance_response.balance());
       break;
   }
 }
@@ -359,25 +368,29 @@ void LoadRunner::PacerLoop() {
 void LoadRunner::PrintProgress(int64_t now_ns, uint64_t& last_done,
                                int64_t& last_ns) {
   const uint64_t done = done_measured_.load(kRelaxed);
-  const double rps = static_cast<double>(done - last_done) * 1e9 /
-                     static_cast<double>(std::max<int64_t>(1, now_ns - last_ns));
+  const double rps =
+      static_cast<double>(done - last_done) * 1e9 /
+      static_cast<double>(std::max<int64_t>(1, now_ns - last_ns));
   last_done = done;
   last_ns = now_ns;
-  const double elapsed_s = static_cast<double>(now_ns - measure_start_ns_) / 1e9;
+  const double elapsed_s =
+      static_cast<double>(now_ns - measure_start_ns_) / 1e9;
   if (elapsed_s < 0) {
     std::fprintf(stderr, "\r\033[Kwarmup %.1fs/%.1fs",
                  static_cast<double>(now_ns - run_start_ns_) / 1e9,
                  absl::ToDoubleSeconds(config_.warmup));
   } else if (config_.total > 0) {
-    std::fprintf(stderr, "\r\033[K%llu/%lld rpcs  %.0f rps  %llu errors",
-                 static_cast<unsigned long long>(done),
-                 static_cast<long long>(config_.total), rps,
-                 static_cast<unsigned long long>(errors_measured_.load(kRelaxed)));
+    std::fprintf(
+        stderr, "\r\033[K%llu/%lld rpcs  %.0f rps  %llu errors",
+        static_cast<unsigned long long>(done),
+        static_cast<long long>(config_.total), rps,
+        static_cast<unsigned long long>(errors_measured_.load(kRelaxed)));
   } else {
-    std::fprintf(stderr, "\r\033[K%.1fs/%.1fs  %llu rpcs  %.0f rps  %llu errors",
-                 elapsed_s, absl::ToDoubleSeconds(config_.duration),
-                 static_cast<unsigned long long>(done), rps,
-                 static_cast<unsigned long long>(errors_measured_.load(kRelaxed)));
+    std::fprintf(
+        stderr, "\r\033[K%.1fs/%.1fs  %llu rpcs  %.0f rps  %llu errors",
+        elapsed_s, absl::ToDoubleSeconds(config_.duration),
+        static_cast<unsigned long long>(done), rps,
+        static_cast<unsigned long long>(errors_measured_.load(kRelaxed)));
   }
   std::fflush(stderr);
 }

@@ -19,10 +19,10 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/strings/str_cat.h"
 #include "loadgen/article.h"
 #include "loadgen/config.h"
 #include "loadgen/control.h"
@@ -73,10 +73,11 @@ constexpr int kMallocTrimThresholdBytes = 256 << 20;
 constexpr int kMallocMmapThresholdBytes = 4 << 20;
 
 constexpr const char* kFlagNames[] = {
-    "target",  "scenario",       "concurrency",  "connections", "total",
-    "duration", "warmup",        "rps",          "mix",         "amount",
-    "accounts", "initial_balance", "use_existing", "deadline",  "settle",
-    "seed",    "json",           "account_prefix"};
+    "target",       "scenario",      "concurrency", "connections",
+    "total",        "duration",      "warmup",      "rps",
+    "mix",          "amount",        "accounts",    "initial_balance",
+    "use_existing", "deadline",      "settle",      "seed",
+    "json",         "account_prefix"};
 
 bool IsOurFlag(absl::string_view name) {
   for (const char* known : kFlagNames) {
@@ -116,7 +117,8 @@ absl::Status ParseArgs(int argc, char** argv, bool& help) {
     } else if (i + 1 < argc) {
       value = argv[++i];
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " needs a value"));
     }
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr || !IsOurFlag(name)) {
@@ -155,7 +157,8 @@ FlagValues ReadFlags() {
 }
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "bank_loadgen: %s\n", std::string(status.message()).c_str());
+  std::fprintf(stderr, "bank_loadgen: %s\n",
+               std::string(status.message()).c_str());
   return kExitUsage;
 }
 

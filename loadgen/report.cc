@@ -60,14 +60,14 @@ std::string JsonNumber(double value) {
 }
 
 std::string LatencyJson(const LatencySummary& l) {
-  return absl::StrCat(
-      "{\"count\": ", l.count, ", \"min\": ", JsonNumber(Ms(l.min_ns)),
-      ", \"mean\": ", JsonNumber(Ms(l.mean_ns)),
-      ", \"p50\": ", JsonNumber(Ms(l.p50_ns)),
-      ", \"p90\": ", JsonNumber(Ms(l.p90_ns)),
-      ", \"p99\": ", JsonNumber(Ms(l.p99_ns)),
-      ", \"p999\": ", JsonNumber(Ms(l.p999_ns)),
-      ", \"max\": ", JsonNumber(Ms(l.max_ns)), "}");
+  return absl::StrCat("{\"count\": ", l.count,
+                      ", \"min\": ", JsonNumber(Ms(l.min_ns)),
+                      ", \"mean\": ", JsonNumber(Ms(l.mean_ns)),
+                      ", \"p50\": ", JsonNumber(Ms(l.p50_ns)),
+                      ", \"p90\": ", JsonNumber(Ms(l.p90_ns)),
+                      ", \"p99\": ", JsonNumber(Ms(l.p99_ns)),
+                      ", \"p999\": ", JsonNumber(Ms(l.p999_ns)),
+                      ", \"max\": ", JsonNumber(Ms(l.max_ns)), "}");
 }
 
 std::string StatusJson(const StatusCounts& counts) {
@@ -93,8 +93,7 @@ std::string ConfigJson(const LoadgenConfig& c) {
       ", \"accounts\": ", c.account_ids.size(),
       ", \"initial_balance\": ", c.initial_balance,
       ", \"use_existing\": ", c.use_existing ? "true" : "false",
-      ", \"deadline_ms\": ",
-      JsonNumber(absl::ToDoubleMilliseconds(c.deadline)),
+      ", \"deadline_ms\": ", JsonNumber(absl::ToDoubleMilliseconds(c.deadline)),
       ", \"seed\": ", c.seed,
       ", \"account_prefix\": ", JsonString(c.account_prefix), "}");
 }
@@ -109,17 +108,17 @@ std::string InvariantJson(const InvariantReport& v) {
                     ", \"expected_max\": ", item.expected_max,
                     ", \"actual\": ", item.actual, "}");
   }
-  return absl::StrCat(
-      "{\"verdict\": ", v.pass ? "\"PASS\"" : "\"FAIL\"",
-      ", \"accounts\": ", v.accounts, ", \"applied\": ", v.outcomes.applied,
-      ", \"not_applied\": ", v.outcomes.not_applied,
-      ", \"indeterminate\": ", v.outcomes.indeterminate,
-      ", \"total_expected_min\": ", v.total_expected_min,
-      ", \"total_expected_max\": ", v.total_expected_max,
-      ", \"total_actual\": ", v.total_actual,
-      ", \"negative_replies\": ", v.negative_replies,
-      ", \"settle_reads\": ", v.settle_reads,
-      ", \"violations\": ", violations, "]}");
+  return absl::StrCat("{\"verdict\": ", v.pass ? "\"PASS\"" : "\"FAIL\"",
+                      ", \"accounts\": ", v.accounts,
+                      ", \"applied\": ", v.outcomes.applied,
+                      ", \"not_applied\": ", v.outcomes.not_applied,
+                      ", \"indeterminate\": ", v.outcomes.indeterminate,
+                      ", \"total_expected_min\": ", v.total_expected_min,
+                      ", \"total_expected_max\": ", v.total_expected_max,
+                      ", \"total_actual\": ", v.total_actual,
+                      ", \"negative_replies\": ", v.negative_replies,
+                      ", \"settle_reads\": ", v.settle_reads,
+                      ", \"violations\": ", violations, "]}");
 }
 
 std::string HistogramText(const LatencySummary& latency) {
@@ -146,10 +145,10 @@ std::string SummaryText(const LoadReport& r) {
       &out, "  Load:\t\tconcurrency %d, connections %d, rps %s, mix %s,\n",
       c.concurrency, c.connections,
       c.rps == 0 ? "unlimited" : absl::StrCat(c.rps), FormatMix(c.mix));
-  absl::StrAppendFormat(&out,
-                        "  \t\tamount %d-%d, %d accounts, deadline %s, seed %d\n",
-                        c.amount.min, c.amount.max, c.account_ids.size(),
-                        absl::FormatDuration(c.deadline), c.seed);
+  absl::StrAppendFormat(
+      &out, "  \t\tamount %d-%d, %d accounts, deadline %s, seed %d\n",
+      c.amount.min, c.amount.max, c.account_ids.size(),
+      absl::FormatDuration(c.deadline), c.seed);
   absl::StrAppendFormat(&out, "  Count:\t%d (plus %d warmup)\n", r.count,
                         r.warmup_count);
   absl::StrAppendFormat(&out, "  Total:\t%.2f s\n", r.duration_s);
@@ -239,7 +238,8 @@ LoadReport BuildReport(const LoadgenConfig& config, const LoadTiming& timing,
     kr.count = kr.latency.count;
     kr.status_counts = stats.MergedStatusCounts(kind);
     kr.errors = kr.count - kr.status_counts[0];
-    kr.rps = r.duration_s > 0 ? static_cast<double>(kr.count) / r.duration_s : 0;
+    kr.rps =
+        r.duration_s > 0 ? static_cast<double>(kr.count) / r.duration_s : 0;
     for (size_t c = 0; c < kStatusCodeCount; ++c) {
       r.status_counts[c] += kr.status_counts[c];
     }
@@ -278,8 +278,7 @@ std::string FormatInvariant(const InvariantReport& v) {
       "Invariant: %s (%d account%s; %d applied, %d not applied, %d "
       "indeterminate)\n",
       v.pass ? "PASS" : "FAIL", v.accounts, v.accounts == 1 ? "" : "s",
-      v.outcomes.applied,
-      v.outcomes.not_applied, v.outcomes.indeterminate);
+      v.outcomes.applied, v.outcomes.not_applied, v.outcomes.indeterminate);
   absl::StrAppendFormat(&out, "  total %d, expected %s\n", v.total_actual,
                         Range(v.total_expected_min, v.total_expected_max));
   for (const ViolationReport& item : v.violations) {
@@ -288,10 +287,9 @@ std::string FormatInvariant(const InvariantReport& v) {
                             Range(item.expected_min, item.expected_max),
                             item.actual);
     } else if (item.kind == "balance_out_of_range") {
-      absl::StrAppendFormat(&out, "  account %s: expected %s, actual %d\n",
-                            item.account_id,
-                            Range(item.expected_min, item.expected_max),
-                            item.actual);
+      absl::StrAppendFormat(
+          &out, "  account %s: expected %s, actual %d\n", item.account_id,
+          Range(item.expected_min, item.expected_max), item.actual);
     } else {
       absl::StrAppendFormat(&out, "  account %s: %s %d\n", item.account_id,
                             item.kind, item.actual);
@@ -310,7 +308,8 @@ std::string FormatText(const LoadReport& r) {
   out += "\n" + DistributionText(r);
   out += "\n" + KindsText(r);
   absl::StrAppendFormat(
-      &out, "\nLoad generator CPU: %.1f us per RPC (user %.2f s, system %.2f s)\n",
+      &out,
+      "\nLoad generator CPU: %.1f us per RPC (user %.2f s, system %.2f s)\n",
       r.cpu_us_per_rpc, r.cpu_user_s, r.cpu_system_s);
   out += "\n" + FormatInvariant(r.invariant);
   return out;
@@ -327,7 +326,8 @@ std::string FormatJson(const LoadReport& r) {
   for (const KindReport& k : r.kinds) {
     absl::StrAppend(&kinds, kinds.size() > 1 ? ", " : "",
                     JsonString(RpcKindName(k.kind)), ": {\"count\": ", k.count,
-                    ", \"errors\": ", k.errors, ", \"rps\": ", JsonNumber(k.rps),
+                    ", \"errors\": ", k.errors,
+                    ", \"rps\": ", JsonNumber(k.rps),
                     ", \"latency_ms\": ", LatencyJson(k.latency),
                     ", \"status_codes\": ", StatusJson(k.status_counts), "}");
   }
@@ -336,11 +336,13 @@ std::string FormatJson(const LoadReport& r) {
       ConfigJson(r.config), ", \"summary\": {\"count\": ", r.count,
       ", \"warmup_count\": ", r.warmup_count, ", \"errors\": ", r.errors,
       ", \"duration_s\": ", JsonNumber(r.duration_s),
-      ", \"rps\": ", JsonNumber(r.rps), "}, \"latency_ms\": ",
-      LatencyJson(r.latency), ", \"histogram\": ", histogram,
+      ", \"rps\": ", JsonNumber(r.rps),
+      "}, \"latency_ms\": ", LatencyJson(r.latency),
+      ", \"histogram\": ", histogram,
       "], \"status_codes\": ", StatusJson(r.status_counts),
-      ", \"kinds\": ", kinds, "}, \"cpu\": {\"user_s\": ",
-      JsonNumber(r.cpu_user_s), ", \"system_s\": ", JsonNumber(r.cpu_system_s),
+      ", \"kinds\": ", kinds,
+      "}, \"cpu\": {\"user_s\": ", JsonNumber(r.cpu_user_s),
+      ", \"system_s\": ", JsonNumber(r.cpu_system_s),
       ", \"us_per_rpc\": ", JsonNumber(r.cpu_us_per_rpc),
       "}, \"invariant\": ", InvariantJson(r.invariant), "}\n");
 }

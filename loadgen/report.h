@@ -46,7 +46,7 @@ struct KindReport {
 
 // ViolationReport: a Violation with its account named.
 struct ViolationReport {
-  std::string kind;  // "balance_out_of_range", "negative_balance", ...
+  std::string kind;        // "balance_out_of_range", "negative_balance", ...
   std::string account_id;  // Empty for the total.
   int64_t expected_min = 0;
   int64_t expected_max = 0;

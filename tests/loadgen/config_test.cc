@@ -6,8 +6,8 @@
 #include "loadgen/config.h"
 
 #include "absl/strings/match.h"
-#include "loadgen/control.h"
 #include "gtest/gtest.h"
+#include "loadgen/control.h"
 
 namespace bank::loadgen {
 namespace {
@@ -90,10 +90,15 @@ TEST(MakeConfigTest, RejectionsNameTheFlag) {
   };
   const Case cases[] = {
       {"--concurrency", [](FlagValues& f) { f.concurrency = 0; }},
-      {"--concurrency", [](FlagValues& f) { f.concurrency = kConcurrencyMax + 1; }},
+      {"--concurrency",
+       [](FlagValues& f) { f.concurrency = kConcurrencyMax + 1; }},
       {"--connections", [](FlagValues& f) { f.connections = 51; }},
       {"--total", [](FlagValues& f) { f.total = -1; }},
-      {"--total", [](FlagValues& f) { f.duration = absl::Seconds(1); f.total = 5; }},
+      {"--total",
+       [](FlagValues& f) {
+         f.duration = absl::Seconds(1);
+         f.total = 5;
+       }},
       {"--rps", [](FlagValues& f) { f.rps = -1; }},
       {"--accounts", [](FlagValues& f) { f.accounts = kAccountsMax + 1; }},
       {"--initial_balance", [](FlagValues& f) { f.initial_balance = -1; }},

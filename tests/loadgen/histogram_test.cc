@@ -36,7 +36,8 @@ void ExpectClose(int64_t actual, int64_t expected) {
 
 TEST(LatencyHistogramTest, BucketsTileTheRangeWithBoundedWidth) {
   size_t previous_index = 0;
-  for (int64_t v = 0; v < (int64_t{1} << 24); v = v < 1000 ? v + 1 : v + v / 97) {
+  for (int64_t v = 0; v < (int64_t{1} << 24);
+       v = v < 1000 ? v + 1 : v + v / 97) {
     const size_t index = LatencyHistogram::BucketIndex(v);
     ASSERT_LT(index, LatencyHistogram::kBucketCount);
     EXPECT_LE(LatencyHistogram::BucketLowerNs(index), v);
@@ -87,7 +88,7 @@ TEST(LatencyHistogramTest, PercentilesOfARampAreWithinTheBound) {
 TEST(LatencyHistogramTest, PercentilesOfABimodalSetFindTheTail) {
   LatencyHistogram histogram;
   std::vector<int64_t> values;
-  for (int i = 0; i < 9900; ++i) values.push_back(200'000 + i);   // ~0.2 ms
+  for (int i = 0; i < 9900; ++i) values.push_back(200'000 + i);  // ~0.2 ms
   for (int i = 0; i < 100; ++i) values.push_back(50'000'000 + i * 1000);
   for (int64_t v : values) histogram.Record(v);
   for (double p : {50.0, 98.0, 99.0, 99.5, 99.9}) {

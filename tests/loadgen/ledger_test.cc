@@ -25,7 +25,8 @@ TEST(ClassifyStatusTest, SortsCodesByWhetherTheServerDecided) {
   EXPECT_EQ(ClassifyStatus(grpc::StatusCode::NOT_FOUND), kNotApplied);
   EXPECT_EQ(ClassifyStatus(grpc::StatusCode::OUT_OF_RANGE), kNotApplied);
   EXPECT_EQ(ClassifyStatus(grpc::StatusCode::RESOURCE_EXHAUSTED), kNotApplied);
-  EXPECT_EQ(ClassifyStatus(grpc::StatusCode::DEADLINE_EXCEEDED), kIndeterminate);
+  EXPECT_EQ(ClassifyStatus(grpc::StatusCode::DEADLINE_EXCEEDED),
+            kIndeterminate);
   EXPECT_EQ(ClassifyStatus(grpc::StatusCode::UNAVAILABLE), kIndeterminate);
   EXPECT_EQ(ClassifyStatus(grpc::StatusCode::CANCELLED), kIndeterminate);
   EXPECT_EQ(ClassifyStatus(grpc::StatusCode::UNKNOWN), kIndeterminate);

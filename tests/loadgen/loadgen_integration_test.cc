@@ -103,19 +103,18 @@ TEST_P(SafeEngineTest, ManyAccountsWithTransfersPass) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=" + GetParam()});
   ASSERT_NE(server, nullptr);
-  ExpectPass(RunLoadgen(
-      server->address(),
-      {"--accounts=50", "--total=5000", "--concurrency=64",
-       "--mix=withdraw:30,deposit:30,transfer:30,balance:10",
-       "--initial_balance=500"}));
+  ExpectPass(RunLoadgen(server->address(),
+                        {"--accounts=50", "--total=5000", "--concurrency=64",
+                         "--mix=withdraw:30,deposit:30,transfer:30,balance:10",
+                         "--initial_balance=500"}));
 }
 
 TEST_P(SafeEngineTest, ArticleScenarioEndsWithForty) {
-  std::unique_ptr<ServerProcess> server = StartServer(
-      {"--engine=" + GetParam(), "--apply_latency=0-100ms"});
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=" + GetParam(), "--apply_latency=0-100ms"});
   ASSERT_NE(server, nullptr);
-  const std::string json_path = absl::StrCat(::testing::TempDir(),
-                                             "/article_", GetParam(), ".json");
+  const std::string json_path =
+      absl::StrCat(::testing::TempDir(), "/article_", GetParam(), ".json");
   const LoadgenRun run = RunLoadgen(
       server->address(), {"--scenario=article", "--json=" + json_path});
   EXPECT_TRUE(run.exit.exited && run.exit.code == 0) << Describe(run);
@@ -127,9 +126,9 @@ TEST_P(SafeEngineTest, ArticleScenarioEndsWithForty) {
   EXPECT_EQ(Field(json, "schema").string_value(), "bank_loadgen.article.v1");
   EXPECT_EQ(Field(json, "final_balance").number_value(), 40);
   EXPECT_EQ(Field(json, "withdrawals").list_value().values_size(), 2);
-  EXPECT_EQ(Field(Field(json, "invariant").struct_value(), "verdict")
-                .string_value(),
-            "PASS");
+  EXPECT_EQ(
+      Field(Field(json, "invariant").struct_value(), "verdict").string_value(),
+      "PASS");
 }
 
 // Deadlines shorter than the injected latency: many RPCs end
@@ -161,10 +160,9 @@ TEST(UnsafeEngineTest, LostUpdateFailsTheInvariant) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=unsafe", "--apply_latency=1ms-3ms"});
   ASSERT_NE(server, nullptr);
-  const LoadgenRun run =
-      RunLoadgen(server->address(),
-                 {"--accounts=1", "--total=300", "--concurrency=16",
-                  "--initial_balance=1000000"});
+  const LoadgenRun run = RunLoadgen(
+      server->address(), {"--accounts=1", "--total=300", "--concurrency=16",
+                          "--initial_balance=1000000"});
   EXPECT_TRUE(run.exit.exited && run.exit.code == 1) << Describe(run);
   EXPECT_TRUE(absl::StrContains(run.out, "Invariant: FAIL")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "  account lg-")) << run.out;
@@ -176,8 +174,7 @@ TEST(UnsafeEngineTest, ArticleScenarioCatchesTheLostUpdate) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=unsafe", "--apply_latency=50ms-100ms"});
   ASSERT_NE(server, nullptr);
-  const LoadgenRun run =
-      RunLoadgen(server->address(), {"--scenario=article"});
+  const LoadgenRun run = RunLoadgen(server->address(), {"--scenario=article"});
   EXPECT_TRUE(run.exit.exited && run.exit.code == 1) << Describe(run);
   EXPECT_TRUE(absl::StrContains(run.out, "剩余余额 70\n") ||
               absl::StrContains(run.out, "剩余余额 50\n"))
@@ -194,7 +191,8 @@ int DeadPort() {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+            0);
   socklen_t length = sizeof(address);
   EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
   close(fd);
@@ -238,13 +236,15 @@ TEST(LoadgenJsonTest, ReportParsesAndHoldsTheDocumentedFields) {
   const auto& kinds = Field(json, "kinds").struct_value();
   double kind_total = 0;
   for (const char* kind : {"withdraw", "deposit", "transfer", "balance"}) {
-    kind_total += Field(Field(kinds, kind).struct_value(), "count").number_value();
+    kind_total +=
+        Field(Field(kinds, kind).struct_value(), "count").number_value();
   }
   EXPECT_EQ(kind_total, 1000);
-  EXPECT_GT(Field(Field(json, "status_codes").struct_value(), "OK")
-                .number_value(), 0);
-  EXPECT_GT(Field(Field(json, "cpu").struct_value(), "us_per_rpc")
-                .number_value(), 0);
+  EXPECT_GT(
+      Field(Field(json, "status_codes").struct_value(), "OK").number_value(),
+      0);
+  EXPECT_GT(
+      Field(Field(json, "cpu").struct_value(), "us_per_rpc").number_value(), 0);
   const auto& invariant = Field(json, "invariant").struct_value();
   EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
   EXPECT_EQ(Field(invariant, "accounts").number_value(), 10);

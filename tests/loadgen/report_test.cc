@@ -87,8 +87,9 @@ TEST_F(ReportTest, JsonParsesAndHoldsTheDocumentedFields) {
   const Struct& withdraw = Field(kinds, "withdraw").struct_value();
   EXPECT_EQ(Field(withdraw, "count").number_value(), 2);
   EXPECT_EQ(Field(withdraw, "errors").number_value(), 1);
-  EXPECT_EQ(Field(Field(json, "cpu").struct_value(), "us_per_rpc").number_value(),
-            1000);
+  EXPECT_EQ(
+      Field(Field(json, "cpu").struct_value(), "us_per_rpc").number_value(),
+      1000);
   const Struct& invariant = Field(json, "invariant").struct_value();
   EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
   EXPECT_EQ(Field(invariant, "indeterminate").number_value(), 1);
