@@ -10,7 +10,7 @@
 #
 # start (idempotent; needs root):
 #   1. installs podman, runc, the dnsname network plugin, docker-compose and
-#      debootstrap from Debian's packages when missing;
+#      debootstrap from Debian's packages when missing (about a minute);
 #   2. writes /etc/containers/containers.conf: runc instead of crun (crun
 #      cannot set the default rlimits here and refuses the hybrid cgroup
 #      layout) and no default ulimits;
@@ -52,8 +52,11 @@ install_packages() {
   if ((${#missing[@]} == 0)); then return; fi
   log "installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  # With recommends, as verified on this machine kind (they bring netavark
+  # and aardvark-dns; docker-compose's brings docker.io, whose daemon is
+  # not started without systemd, so `docker info` still finds no engine).
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
+    >/dev/null
 }
 
 write_containers_conf() {

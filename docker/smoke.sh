@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# smoke.sh: builds the images and runs docker/docker-compose.yml end to end,
+# smoke.sh: builds the image and runs docker/docker-compose.yml end to end,
 # the way a user would, and checks what the deployment promises:
-#   1. both images build from the checkout (the build runs the engine tests);
+#   1. the image builds from the checkout (the build runs the engine tests);
 #   2. `bank` becomes healthy (gRPC health SERVING) and its port is published
 #      on the host;
 #   3. `up --exit-code-from loadgen` exits 0 and the load generator printed
@@ -43,6 +43,8 @@ step_started_s=$SECONDS
 step_name=""
 podman_started=0
 compose=()
+checks_passed=0
+checks_failed=0
 
 step() {
   finish_step
@@ -59,7 +61,10 @@ finish_step() {
   step_name=""
 }
 
+check_passed() { ((checks_passed += 1)); }
+
 fail() {
+  checks_failed=1
   printf '\n==== smoke: FAILED: %s\n' "$*" >&2
   exit 1
 }
@@ -113,6 +118,8 @@ teardown() {
   if ((podman_started)); then
     bash "$kDockerDir/podman-engine.sh" stop "$kStateDir"
   fi
+  if ((status != 0 && checks_failed == 0)); then checks_failed=1; fi
+  printf 'smoke: %d passed, %d failed\n' "$checks_passed" "$checks_failed"
   if ((status == 0)); then
     printf '==== smoke: PASS in %d s\n' "$((SECONDS - started_s))"
   else
@@ -135,9 +142,10 @@ free_port() {
 }
 
 build_images() {
-  step "build both images (compiles and runs the engine tests inside)"
+  step "build the image (compiles, runs the engine tests inside)"
   timeout "$kBuildTimeout_s" "${compose[@]}" build ||
     fail "image build failed (or took over $kBuildTimeout_s s)"
+  check_passed
 }
 
 # wait_healthy: bank's health status turns healthy within the bound.
@@ -159,14 +167,22 @@ wait_healthy() {
   echo "bank is healthy after about $waited_s s"
 }
 
-check_bank_up() {
-  step "start bank; wait until healthy; check the published port"
+# start_bank: `bank` up in the background and healthy, within the bounds.
+start_bank() {
+  local started_s=$SECONDS
   timeout "$kHealthyTimeout_s" "${compose[@]}" up -d --no-build bank ||
     fail "compose up bank failed"
+  echo "bank container up after $((SECONDS - started_s)) s"
   wait_healthy
+}
+
+check_bank_up() {
+  step "start bank; wait until healthy; check the published port"
+  start_bank
   (exec 3<>"/dev/tcp/127.0.0.1/$BANK_PORT") 2>/dev/null ||
     fail "nothing answers on the published port 127.0.0.1:$BANK_PORT"
   echo "published on 127.0.0.1:$BANK_PORT"
+  check_passed
 }
 
 # run_load EXPECTED_EXIT WORD LOG: the user's one-line check; it must exit
@@ -197,6 +213,7 @@ check_load_pass() {
   run_load 0 "Invariant: PASS" "$kStateDir/load-pass.log"
   # --exit-code-from stopped bank with SIGTERM when the load ended.
   check_exit_zero bank
+  check_passed
 }
 
 check_load_violation() {
@@ -204,19 +221,21 @@ check_load_violation() {
   BANK_ENGINE=unsafe BANK_SERVER_ARGS=--apply_latency=0-20ms \
     BANK_LOADGEN_ACCOUNTS=1 BANK_LOADGEN_ARGS=--total=400 \
     run_load 1 "Invariant: FAIL" "$kStateDir/load-unsafe.log"
+  check_passed
 }
 
 check_sigterm() {
   step "SIGTERM to bank: it drains and exits 0"
-  timeout "$kHealthyTimeout_s" "${compose[@]}" up -d --no-build bank ||
-    fail "compose up bank failed"
-  wait_healthy
+  start_bank
   local id
   id="$(container_id bank)"
+  local signalled_s=$SECONDS
   docker kill -s TERM "$id" >/dev/null
   timeout "$kStopTimeout_s" docker wait "$id" >/dev/null ||
     fail "bank still running $kStopTimeout_s s after SIGTERM"
+  echo "bank stopped $((SECONDS - signalled_s)) s after SIGTERM"
   check_exit_zero bank
+  check_passed
 }
 
 main() {
