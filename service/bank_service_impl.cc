@@ -72,9 +72,9 @@ const std::string& NoActor() {
 
 absl::Status ValidateActor(const std::string& actor) {
   if (actor.size() > kActorBytesMax) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "actor is ", actor.size(), " bytes long; the limit is ",
-        kActorBytesMax));
+    return absl::InvalidArgumentError(absl::StrCat("actor is ", actor.size(),
+                                                   " bytes long; the limit is ",
+                                                   kActorBytesMax));
   }
   return absl::OkStatus();
 }
@@ -108,13 +108,12 @@ grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
     bank::v1::OpenAccountResponse* response) {
   Operation operation{OperationKind::kOpen, request->account_id(), "",
                       request->initial_balance()};
-  return Submit(engine_, options_.log_ops, context, NoActor(),
-                std::move(operation),
-                [request, response](const OperationResult& result) {
-                  response->mutable_account()->set_account_id(
-                      request->account_id());
-                  response->mutable_account()->set_balance(result.balance);
-                });
+  return Submit(
+      engine_, options_.log_ops, context, NoActor(), std::move(operation),
+      [request, response](const OperationResult& result) {
+        response->mutable_account()->set_account_id(request->account_id());
+        response->mutable_account()->set_balance(result.balance);
+      });
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
@@ -161,8 +160,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::GetBalance(
     grpc::CallbackServerContext* context,
     const bank::v1::GetBalanceRequest* request,
     bank::v1::GetBalanceResponse* response) {
-  Operation operation{OperationKind::kGetBalance, request->account_id(), "",
-                      0};
+  Operation operation{OperationKind::kGetBalance, request->account_id(), "", 0};
   return Submit(engine_, options_.log_ops, context, NoActor(),
                 std::move(operation),
                 [response](const OperationResult& result) {

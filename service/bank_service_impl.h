@@ -44,9 +44,10 @@ class BankServiceImpl final : public bank::v1::BankService::CallbackService {
       grpc::CallbackServerContext* context,
       const bank::v1::OpenAccountRequest* request,
       bank::v1::OpenAccountResponse* response) override;
-  grpc::ServerUnaryReactor* Deposit(grpc::CallbackServerContext* context,
-                                    const bank::v1::DepositRequest* request,
-                                    bank::v1::DepositResponse* response) override;
+  grpc::ServerUnaryReactor* Deposit(
+      grpc::CallbackServerContext* context,
+      const bank::v1::DepositRequest* request,
+      bank::v1::DepositResponse* response) override;
   grpc::ServerUnaryReactor* Withdraw(
       grpc::CallbackServerContext* context,
       const bank::v1::WithdrawRequest* request,

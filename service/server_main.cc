@@ -18,8 +18,8 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "service/engine_factory.h"
 #include "service/server_runner.h"
@@ -94,15 +94,16 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
 }
 
 void WarnUnsafe() {
-  std::fprintf(stderr,
-               "\n"
-               "**************************************************************\n"
-               "* WARNING: --engine=unsafe LOSES UPDATES ON PURPOSE.         *\n"
-               "* It reads a balance, waits, then writes it back, exactly as *\n"
-               "* the article's naive account does. Use it only to see the   *\n"
-               "* race; never for money you care about.                      *\n"
-               "**************************************************************\n"
-               "\n");
+  std::fprintf(
+      stderr,
+      "\n"
+      "**************************************************************\n"
+      "* WARNING: --engine=unsafe LOSES UPDATES ON PURPOSE.         *\n"
+      "* It reads a balance, waits, then writes it back, exactly as *\n"
+      "* the article's naive account does. Use it only to see the   *\n"
+      "* race; never for money you care about.                      *\n"
+      "**************************************************************\n"
+      "\n");
 }
 
 int Fail(int exit_code, const absl::Status& status) {
@@ -128,10 +129,9 @@ int Main(int argc, char** argv) {
       "--accounts=main:80 --apply_latency=0-100ms --log_ops");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
-    return Fail(kExitUsage,
-                absl::InvalidArgumentError(absl::StrCat(
-                    "unexpected argument \"", positional[1],
-                    "\"; flags take the form --name=value")));
+    return Fail(kExitUsage, absl::InvalidArgumentError(absl::StrCat(
+                                "unexpected argument \"", positional[1],
+                                "\"; flags take the form --name=value")));
   }
   absl::StatusOr<ServerMainConfig> config = ReadFlags();
   if (!config.ok()) return Fail(kExitUsage, config.status());

@@ -57,8 +57,7 @@ std::string BoundAddress(const std::string& listen_address, int port) {
 }
 
 std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
-                                          BankServiceImpl& service,
-                                          int& port) {
+                                          BankServiceImpl& service, int& port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -84,9 +83,9 @@ absl::StatusOr<std::vector<InitialAccount>> ParseAccounts(
     InitialAccount account;
     if (colon == absl::string_view::npos || colon == 0 ||
         !absl::SimpleAtoi(item.substr(colon + 1), &account.balance)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--accounts item \"", item,
-          "\" is not ACCOUNT_ID:BALANCE (e.g. main:80)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--accounts item \"", item,
+                       "\" is not ACCOUNT_ID:BALANCE (e.g. main:80)"));
     }
     account.account_id = std::string(item.substr(0, colon));
     accounts.push_back(std::move(account));
@@ -98,9 +97,8 @@ absl::Status OpenAccounts(AccountEngine& engine,
                           const std::vector<InitialAccount>& accounts) {
   for (const InitialAccount& account : accounts) {
     absl::StatusOr<OperationResult> result = ExecuteAndWait(
-        engine,
-        Operation{OperationKind::kOpen, account.account_id, "",
-                  account.balance});
+        engine, Operation{OperationKind::kOpen, account.account_id, "",
+                          account.balance});
     if (!result.ok()) {
       return absl::Status(
           result.status().code(),

@@ -18,9 +18,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "gtest/gtest.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
 
 namespace bank {
 namespace {

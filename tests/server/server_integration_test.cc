@@ -243,8 +243,7 @@ TEST_P(ServerTest, HealthAnswersServing) {
   for (const std::string service : {"", "bank.v1.BankService"}) {
     Reply<HealthCheckResponse> reply = Health(service);
     ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
-    EXPECT_EQ(reply.response.status(), HealthCheckResponse::SERVING)
-        << service;
+    EXPECT_EQ(reply.response.status(), HealthCheckResponse::SERVING) << service;
   }
   EXPECT_EQ(Health("no.such.Service").status.error_code(),
             StatusCode::NOT_FOUND);
@@ -304,8 +303,7 @@ TEST_P(ServerTest, LogOpsPrintsOneLinePerAppliedOperation) {
   EXPECT_EQ(server.process().ReadLine(kRpcTimeout).value_or("?"),
             "[+] 50 姚笛");
   ASSERT_TRUE(client_->Open("b", 0).status.ok());
-  EXPECT_EQ(server.process().ReadLine(kRpcTimeout).value_or("?"),
-            "[open] 0 b");
+  EXPECT_EQ(server.process().ReadLine(kRpcTimeout).value_or("?"), "[open] 0 b");
   // Failed operations and reads print nothing, so the next line is the
   // transfer's.
   ASSERT_FALSE(client_->Withdraw("main", 1000, "马伊琍").status.ok());
@@ -322,8 +320,8 @@ TEST_P(ServerTest, LogOpsPrintsOneLinePerAppliedOperation) {
 // never decides the outcome.
 TEST_P(ServerTest, SigtermAnswersEveryRpcInFlightAndExitsZero) {
   constexpr int kInFlightRpcs = 4;
-  StartServer({"--accounts=main:0", "--apply_latency=200ms",
-               "--shutdown_grace=60s"});
+  StartServer(
+      {"--accounts=main:0", "--apply_latency=200ms", "--shutdown_grace=60s"});
   // Connect first, so the deposits below go out on a ready connection in
   // the order they are started.
   ASSERT_TRUE(Health("").status.ok());

@@ -5,6 +5,8 @@
 // Method: run the real binary (Subprocess / ServerProcess) and check its
 // exit status, stderr and RPC replies. No sleeps; every wait is bounded.
 
+#include "tests/testing/server_process.h"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/server/rpc_helpers.h"
-#include "tests/testing/server_process.h"
 #include "tests/testing/subprocess.h"
 
 namespace bank::testing {
@@ -65,8 +66,8 @@ TEST(ServerFlagsTest, UnknownFlagOrStrayArgumentFails) {
       RunServerExpectingExit({"--listen=127.0.0.1:0", "--nope"}, &stderr_text);
   EXPECT_FALSE(exit.Succeeded()) << exit.ToString();
   EXPECT_NE(stderr_text.find("nope"), std::string::npos) << stderr_text;
-  exit = RunServerExpectingExit({"--listen=127.0.0.1:0", "stray"},
-                                &stderr_text);
+  exit =
+      RunServerExpectingExit({"--listen=127.0.0.1:0", "stray"}, &stderr_text);
   EXPECT_TRUE(exit.exited && exit.code == kExitUsage) << exit.ToString();
   EXPECT_NE(stderr_text.find("stray"), std::string::npos) << stderr_text;
 }
@@ -78,8 +79,8 @@ TEST(ServerFlagsTest, TakenPortIsAnError) {
       ServerProcess::Start(BANK_SERVER_PATH, {});
   ASSERT_TRUE(first.ok()) << first.status();
   std::string stderr_text;
-  const ExitStatus exit = RunServerExpectingExit(
-      {"--listen=" + (*first)->address()}, &stderr_text);
+  const ExitStatus exit =
+      RunServerExpectingExit({"--listen=" + (*first)->address()}, &stderr_text);
   EXPECT_TRUE(exit.exited && exit.code == kExitFailure) << exit.ToString();
   EXPECT_NE(stderr_text.find("cannot listen"), std::string::npos)
       << stderr_text;
@@ -152,8 +153,8 @@ TEST(UnsafeServerTest, ConcurrentWithdrawalsLoseAnUpdate) {
       ++lost_updates;
     }
   }
-  EXPECT_GE(lost_updates, 1) << "no lost update in " << kAttemptsMax
-                             << " attempts";
+  EXPECT_GE(lost_updates, 1)
+      << "no lost update in " << kAttemptsMax << " attempts";
 }
 
 }  // namespace

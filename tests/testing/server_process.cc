@@ -55,11 +55,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     (*process)->Signal(SIGKILL).IgnoreError();
     absl::StatusOr<ExitStatus> exit = (*process)->Wait(kServerStopTimeout);
     return absl::UnavailableError(absl::StrCat(
-        "bank_server ", absl::StrJoin(args, " "), " did not start: ",
-        address.status().message(), "; it ended with ",
-        exit.ok() ? exit->ToString() : exit.status().ToString(),
-        "; stdout: \"", (*process)->stdout_text(), "\"; stderr: \"",
-        (*process)->stderr_text(), "\""));
+        "bank_server ", absl::StrJoin(args, " "),
+        " did not start: ", address.status().message(), "; it ended with ",
+        exit.ok() ? exit->ToString() : exit.status().ToString(), "; stdout: \"",
+        (*process)->stdout_text(), "\"; stderr: \"", (*process)->stderr_text(),
+        "\""));
   }
   return std::unique_ptr<ServerProcess>(new ServerProcess(
       *std::move(process), *std::move(line), *std::move(address)));
@@ -70,8 +70,8 @@ ServerProcess::ServerProcess(std::unique_ptr<Subprocess> process,
     : process_(std::move(process)),
       listening_line_(std::move(line)),
       address_(std::move(address)),
-      channel_(grpc::CreateChannel(address_,
-                                   grpc::InsecureChannelCredentials())) {}
+      channel_(
+          grpc::CreateChannel(address_, grpc::InsecureChannelCredentials())) {}
 
 ServerProcess::~ServerProcess() { Stop().IgnoreError(); }
 

@@ -159,8 +159,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   if (spawn_error != 0) {
     CloseIfOpen(out[0]);
     CloseIfOpen(err[0]);
-    return absl::InternalError(absl::StrCat(
-        "posix_spawn ", path, ": ", std::strerror(spawn_error)));
+    return absl::InternalError(
+        absl::StrCat("posix_spawn ", path, ": ", std::strerror(spawn_error)));
   }
   // pidfd_open answers a descriptor that poll() reports readable once the
   // child exits; it is close-on-exec by default.
@@ -188,11 +188,11 @@ bool Subprocess::Pump(absl::Time deadline) {
     for (int fd : {stdout_.fd, stderr_.fd, pid_fd_}) {
       if (fd >= 0) fds[count++] = pollfd{fd, POLLIN, 0};
     }
-    absl::Duration wait = std::max(deadline - absl::Now(), absl::ZeroDuration());
+    absl::Duration wait =
+        std::max(deadline - absl::Now(), absl::ZeroDuration());
     if (pid_fd_ < 0 && !exit_status_) wait = std::min(wait, kReapPollInterval);
-    const int timeout_ms =
-        static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(
-            wait, absl::Milliseconds(1))));
+    const int timeout_ms = static_cast<int>(
+        absl::ToInt64Milliseconds(absl::Ceil(wait, absl::Milliseconds(1))));
     const int ready = poll(fds.data(), count, timeout_ms);
     if (ready < 0 && errno == EINTR) continue;
     ReadAvailable(stdout_.fd, stdout_.buffer);
@@ -266,9 +266,9 @@ bool Subprocess::WaitForExit(absl::Duration timeout) {
 absl::StatusOr<ExitStatus> Subprocess::Wait(absl::Duration timeout) {
   if (!WaitForExit(timeout)) {
     KillAndReap();
-    return absl::DeadlineExceededError(absl::StrCat(
-        "the child did not exit within ", absl::FormatDuration(timeout),
-        "; killed it"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("the child did not exit within ",
+                     absl::FormatDuration(timeout), "; killed it"));
   }
   // The child has exited, so all it wrote is already in the pipes.
   ReadAvailable(stdout_.fd, stdout_.buffer);

@@ -91,8 +91,8 @@ TEST(SubprocessTest, WaitPastTimeoutKillsAndFails) {
 }
 
 TEST(SubprocessTest, ReadLinePastTimeoutFailsWithoutLosingOutput) {
-  std::unique_ptr<Subprocess> child =
-      StartShell(std::string("printf partial; exec sleep ") + kSleepSecondsLong);
+  std::unique_ptr<Subprocess> child = StartShell(
+      std::string("printf partial; exec sleep ") + kSleepSecondsLong);
   ASSERT_NE(child, nullptr);
   absl::StatusOr<std::string> line = child->ReadLine(kShortTimeout);
   EXPECT_EQ(line.status().code(), absl::StatusCode::kDeadlineExceeded);
@@ -110,8 +110,8 @@ TEST(SubprocessTest, MissingBinaryIsAnError) {
 
 TEST(SubprocessTest, ManyLinesDoNotBlockTheChild) {
   // More than a pipe holds (64 KiB): Wait must read while it waits.
-  std::unique_ptr<Subprocess> child =
-      StartShell("i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done");
+  std::unique_ptr<Subprocess> child = StartShell(
+      "i=0; while [ $i -lt 20000 ]; do echo line$i; i=$((i+1)); done");
   ASSERT_NE(child, nullptr);
   ASSERT_TRUE(child->Wait(kWaitTimeout).value_or(ExitStatus()).Succeeded());
   EXPECT_GT(child->stdout_text().size(), size_t{64 * 1024});
@@ -122,8 +122,9 @@ TEST(ParseListeningLineTest, AcceptsServerLineOnly) {
                 "bank_server listening on 127.0.0.1:43210 engine=queue")
                 .value_or("?"),
             "127.0.0.1:43210");
-  EXPECT_EQ(ParseListeningLine("bank_server listening on [::1]:5").value_or("?"),
-            "[::1]:5");
+  EXPECT_EQ(
+      ParseListeningLine("bank_server listening on [::1]:5").value_or("?"),
+      "[::1]:5");
   EXPECT_FALSE(ParseListeningLine("hello").ok());
   EXPECT_FALSE(ParseListeningLine("bank_server listening on ").ok());
 }
