@@ -59,6 +59,14 @@ std::unique_ptr<ServerProcess> StartServer(std::vector<std::string> flags) {
   return server.ok() ? *std::move(server) : nullptr;
 }
 
+// ExpectCleanStop: the server must exit 0 on SIGTERM after the load, so a
+// sanitizer finding in the server under load fails the test too.
+void ExpectCleanStop(ServerProcess& server) {
+  absl::StatusOr<ExitStatus> exit = server.Stop();
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->Succeeded()) << exit->ToString();
+}
+
 std::string Describe(const LoadgenRun& run) {
   return absl::StrCat(run.exit.ToString(), "\nstdout:\n", run.out,
                       "\nstderr:\n", run.err);
@@ -97,6 +105,7 @@ TEST_P(SafeEngineTest, HotAccountPasses) {
   ExpectPass(RunLoadgen(server->address(),
                         {"--accounts=1", "--total=3000", "--concurrency=32",
                          "--connections=2", "--initial_balance=1000"}));
+  ExpectCleanStop(*server);
 }
 
 TEST_P(SafeEngineTest, ManyAccountsWithTransfersPass) {
@@ -107,6 +116,7 @@ TEST_P(SafeEngineTest, ManyAccountsWithTransfersPass) {
                         {"--accounts=50", "--total=5000", "--concurrency=64",
                          "--mix=withdraw:30,deposit:30,transfer:30,balance:10",
                          "--initial_balance=500"}));
+  ExpectCleanStop(*server);
 }
 
 TEST_P(SafeEngineTest, ArticleScenarioEndsWithForty) {
@@ -129,6 +139,7 @@ TEST_P(SafeEngineTest, ArticleScenarioEndsWithForty) {
   EXPECT_EQ(
       Field(Field(json, "invariant").struct_value(), "verdict").string_value(),
       "PASS");
+  ExpectCleanStop(*server);
 }
 
 // Deadlines shorter than the injected latency: many RPCs end
@@ -151,6 +162,7 @@ TEST_P(SafeEngineTest, IndeterminateOutcomesStillPass) {
   EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
   EXPECT_GT(Field(invariant, "indeterminate").number_value(), 0)
       << Describe(run);
+  ExpectCleanStop(*server);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, SafeEngineTest,
@@ -166,6 +178,7 @@ TEST(UnsafeEngineTest, LostUpdateFailsTheInvariant) {
   EXPECT_TRUE(run.exit.exited && run.exit.code == 1) << Describe(run);
   EXPECT_TRUE(absl::StrContains(run.out, "Invariant: FAIL")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "  account lg-")) << run.out;
+  ExpectCleanStop(*server);
 }
 
 TEST(UnsafeEngineTest, ArticleScenarioCatchesTheLostUpdate) {
@@ -180,6 +193,7 @@ TEST(UnsafeEngineTest, ArticleScenarioCatchesTheLostUpdate) {
               absl::StrContains(run.out, "剩余余额 50\n"))
       << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "expected 40")) << run.out;
+  ExpectCleanStop(*server);
 }
 
 // DeadPort answers a loopback port nothing listens on: bound by the kernel,
@@ -248,6 +262,7 @@ TEST(LoadgenJsonTest, ReportParsesAndHoldsTheDocumentedFields) {
   const auto& invariant = Field(json, "invariant").struct_value();
   EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
   EXPECT_EQ(Field(invariant, "accounts").number_value(), 10);
+  ExpectCleanStop(*server);
 }
 
 }  // namespace
