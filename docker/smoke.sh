@@ -18,7 +18,10 @@
 # Safe to re-run; run from any directory:  bash docker/smoke.sh
 #
 # Environment: BANK_SMOKE_UNSAFE (1), BANK_SMOKE_STATE_DIR (podman socket and
-# logs; /tmp/bank-smoke), BANK_BUILD_JOBS (2), DEBIAN_MIRROR (none).
+# logs; /tmp/bank-smoke), and the compose file's knobs (BANK_ENGINE,
+# BANK_LOADGEN_ARGS, BANK_BUILD_JOBS, DEBIAN_MIRROR, ...), which apply to the
+# PASS step as they would for a user; BANK_PORT and BANK_IMAGE_TAG are the
+# smoke test's own.
 set -euo pipefail
 
 kDockerDir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,7 +34,8 @@ readonly kRunUnsafe="${BANK_SMOKE_UNSAFE:-1}"
 # Bounds of each step: the image build compiles the service on 2 cores.
 readonly kEngineSetupTimeout_s=600
 readonly kBuildTimeout_s=1500
-readonly kHealthyTimeout_s=60
+readonly kUpTimeout_s=120
+readonly kHealthyTimeout_s=90
 readonly kLoadTimeout_s=300
 readonly kStopTimeout_s=30
 readonly kDownTimeout_s=120
@@ -170,7 +174,7 @@ wait_healthy() {
 # start_bank: `bank` up in the background and healthy, within the bounds.
 start_bank() {
   local started_s=$SECONDS
-  timeout "$kHealthyTimeout_s" "${compose[@]}" up -d --no-build bank ||
+  timeout "$kUpTimeout_s" "${compose[@]}" up -d --no-build bank ||
     fail "compose up bank failed"
   echo "bank container up after $((SECONDS - started_s)) s"
   wait_healthy
