@@ -34,10 +34,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "bench/engine_stats.h"
 #include "benchmark/benchmark.h"
 #include "service/check.h"
 #include "service/engine_factory.h"
-#include "bench/engine_stats.h"
 
 namespace bank {
 namespace {

@@ -126,8 +126,7 @@ int Serve(const std::string& listen_address) {
     return 1;
   }
   const absl::string_view host =
-      absl::string_view(listen_address)
-          .substr(0, listen_address.rfind(':'));
+      absl::string_view(listen_address).substr(0, listen_address.rfind(':'));
   std::printf("%s%s engine=floor\n", kListeningLinePrefix,
               absl::StrCat(host, ":", port).c_str());
   std::fflush(stdout);

@@ -19,8 +19,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"
@@ -49,8 +49,9 @@ int Main() {
   const int connections = absl::GetFlag(FLAGS_connections);
   if (count < 0 || in_flight < 1 || in_flight > kInFlightMax ||
       connections < 1 || connections > kConnectionsMax) {
-    std::fprintf(stderr, "bench_open_accounts: bad --count, --in_flight or "
-                         "--connections\n");
+    std::fprintf(stderr,
+                 "bench_open_accounts: bad --count, --in_flight or "
+                 "--connections\n");
     return 2;
   }
   const std::string prefix = absl::GetFlag(FLAGS_prefix);

@@ -40,10 +40,10 @@ class RpcLoop {
   using Fill = std::function<void(int64_t sequence, Request* request)>;
   // Call starts one RPC (e.g. stub->async()->Deposit) on connection
   // `channel_index`; gRPC calls `done` once with its status.
-  using Call = std::function<void(
-      size_t channel_index, grpc::ClientContext* context,
-      const Request* request, Response* response,
-      std::function<void(grpc::Status)> done)>;
+  using Call =
+      std::function<void(size_t channel_index, grpc::ClientContext* context,
+                         const Request* request, Response* response,
+                         std::function<void(grpc::Status)> done)>;
 
   // RpcLoop: `total` < 0 means no count limit; `stop_at` InfiniteFuture()
   // means no time limit. `channel_count` spreads slots over connections.
