@@ -85,7 +85,7 @@ make_base_image() {
   if ! podman image exists "$kBaseImage"; then
     local root
     root="$(mktemp -d /var/tmp/bank-debootstrap.XXXXXX)"
-    log "debootstrap --variant=minbase bookworm (about a minute)"
+    log "debootstrap --variant=minbase bookworm (1.5 to 4 minutes)"
     local started_s=$SECONDS
     if ! debootstrap --variant=minbase bookworm "$root" "$kDebianMirror" \
          >"$root.log" 2>&1; then
