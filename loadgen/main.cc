@@ -5,7 +5,6 @@
 // unreachable target, or a run that could not be checked (accounts could
 // not be opened or read back). See docs/LOADGEN.md.
 
-#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -30,6 +29,7 @@
 #include "loadgen/load_runner.h"
 #include "loadgen/report.h"
 #include "loadgen/run_stats.h"
+#include "service/process_tuning.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "host:port of bank_server");
 ABSL_FLAG(std::string, scenario, "load",
@@ -68,9 +68,6 @@ namespace {
 constexpr int kExitPass = 0;
 constexpr int kExitViolated = 1;
 constexpr int kExitUsage = 2;
-
-constexpr int kMallocTrimThresholdBytes = 256 << 20;
-constexpr int kMallocMmapThresholdBytes = 4 << 20;
 
 constexpr const char* kFlagNames[] = {
     "target",       "scenario",      "concurrency", "connections",
@@ -219,21 +216,9 @@ int RunLoadScenario(const LoadgenConfig& config,
   return verdict.pass ? kExitPass : kExitViolated;
 }
 
-// KeepFreedMemory stops glibc from handing freed heap back to the kernel
-// after every burst of RPCs (each gRPC call allocates and frees an arena):
-// trimming and re-faulting those pages cost about a third of the load
-// generator's CPU per RPC. The memory kept is bounded by the peak in use.
-void KeepFreedMemory() {
-  mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes);
-  mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes);
-}
-
 int Main(int argc, char** argv) {
-  // Debian builds Abseil with deadlock detection on, which takes a global
-  // spinlock on every Mutex::Lock, gRPC's included: it would make the load
-  // generator measure itself. Our own locks are few and annotated.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  KeepFreedMemory();
+  // Otherwise the load generator would measure itself: see the header.
+  TuneProcessForThroughput();
   absl::SetProgramUsageMessage(
       "bank_loadgen: parallel Withdraw/Deposit/Transfer load against "
       "bank_server, a ghz-style report and an exact money invariant check.\n"

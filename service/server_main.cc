@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "service/engine_factory.h"
+#include "service/process_tuning.h"
 #include "service/server_runner.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
@@ -119,6 +120,7 @@ bool ThisFileDefinesHelpFlags(absl::string_view file_name) {
 }
 
 int Main(int argc, char** argv) {
+  TuneProcessForThroughput();
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = ThisFileDefinesHelpFlags;
   usage_config.contains_helpshort_flags = ThisFileDefinesHelpFlags;
