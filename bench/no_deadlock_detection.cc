@@ -3,8 +3,8 @@
 //
 // Debian builds Abseil without NDEBUG, so by default every absl::Mutex (the
 // engines' and gRPC's own) is checked on each Lock() against a process-wide
-// lock-order graph under one global spinlock, and every mutex ever locked
-// keeps a node in that graph. This module turns that off, as
+// lock-order graph under one global spinlock, which also records every
+// mutex it sees. This module turns that off, as
 // absl::SetMutexDeadlockDetectionMode(kIgnore) at the top of main would.
 // With BANK_BENCH_KEEP_FREED_HEAP=1 in the environment it also stops glibc
 // from trimming freed heap, as bank_loadgen's main does (mallopt). Never

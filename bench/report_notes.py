@@ -64,7 +64,15 @@ wall time on a shared machine. Loadgen CPU per RPC is `bank_loadgen`'s own
 `cpu.us_per_rpc` (getrusage over the load, warmup included). CPU busy is
 RPS x CPU per RPC: how much of its one CPU each side used; a side near 100%
 is what limits the RPS, and when neither is, the limit is latency (or
-other work on the machine)."""
+other work on the machine).
+
+Caveat: the servers are measured one after another (floor, mutex, queue,
+unsafe), a few seconds per point, so on a shared machine the ratios between
+them carry the noise of whatever else ran meanwhile. Compare the floor's
+RPS at concurrency 64 here with the floor's in the client comparison and in
+the what-if table below, each measured minutes apart; CPU per RPC also
+falls as a server gets busier (more RPCs per wake-up), so it is not free of
+that noise either."""
 
 
 NO_DETECTION_E2E = """\
@@ -99,15 +107,16 @@ MEMORY_METHOD = """\
 How: for each engine, a fresh `bank_server` (the default `--accounts_max`
 of 1,000,000) is started and its RSS read (`VmRSS` of `/proc/<pid>/status`);
 then `bench_open_accounts` (`bench/open_accounts.cc`) opens the accounts
-with 256 OpenAccount RPCs in flight over 2 connections (server and client
-not pinned here: RSS does not depend on it, and opening goes faster) (ids `m` + ten
+with 256 OpenAccount RPCs in flight over 2 connections (ids `m` + ten
 digits, each fits std::string's inline buffer), and the RSS is read again.
+Server and client are not pinned here: RSS does not depend on it, and
+opening goes faster.
 Bytes per account = (RSS full - RSS empty) / accounts; it therefore also
 charges the accounts with whatever gRPC and the allocator kept from serving
-a million RPCs. The mutex engine is measured once more with Abseil's
-deadlock detection off (the LD_PRELOAD module above): with it on, every
-mutex ever locked, so every account's, also keeps a node in Abseil's
-process-wide lock-order graph."""
+a million RPCs. The mutex engine, the one with a mutex per account, is
+measured once more with Abseil's deadlock detection off (the LD_PRELOAD
+module above), since with it on Abseil also records every mutex it sees
+in its lock-order graph."""
 
 RERUN = ["## Rerun", "", """\
 ```sh
@@ -130,6 +139,18 @@ def _engine_ops(data, table, engine, set_name, mix, threads):
 
 def _why_queue_one(data):
     batch = data["engine"].get(("queue", "hot", "deposit_withdraw", 1), {})
+    load = data["machine"].get("load_start", "?").split(" ")[0]
+    cpu_ns = batch.get("cpu_ns_per_op")
+    ops = batch.get("ops")
+    share = (f" Here the process used {cpu_ns * ops / 1e9:.2f} CPUs on "
+             f"average: it ran that fraction of the time on a machine whose "
+             f"load average was {load} on {data['machine'].get('cpus')} CPUs."
+             if cpu_ns and ops else "")
+    capacity = (f"The engine's own cost is the CPU time per operation: "
+                f"{cpu_ns:.0f} ns for producer and consumer together, so with "
+                f"a CPU each, one producer could pass {1e3 / cpu_ns:.1f} M "
+                f"ops/s; the wall-clock figure is what the shared machine "
+                f"allowed.{share}" if cpu_ns else "")
     off = _engine_ops(data, "engine", "queue", "hot", "deposit_withdraw", 1)
     on = _engine_ops(data, "engine_detection", "queue", "hot",
                      "deposit_withdraw", 1)
@@ -144,7 +165,7 @@ into a ring slot; the consumer moves them out again into `batch_`, applies,
 and runs the completion. Producer and consumer sit on the two CPUs, so the
 mutex's cache line and every slot's cache lines cross between cores for
 each operation (mean drained batch here: {batch.get("batch_mean") or 0:.0f}
-operations).{detection} What would fix it: a bounded lock-free
+operations).{detection} {capacity} What would make it faster still: a bounded lock-free
 multi-producer ring (a per-slot sequence number; a producer claims a slot
 with one `fetch_add` on the tail and publishes with one release store, no
 mutex), a consumer that applies operations in place in the ring instead of
@@ -197,9 +218,11 @@ machine's noise (both share the host with other work)."""
 
 def _why_memory(data):
     off = [m for m in data["memory"] if m["detection"] == "off"]
-    extra = (f" Without it the mutex engine needs "
-             f"{off[0]['bytes_per_account']:.0f} bytes per account." if off
-             else "")
+    on = [m for m in data["memory"]
+          if m["detection"] == "on" and m["engine"] == "mutex"]
+    extra = (f" Measured: {on[0]['bytes_per_account']:.0f} bytes per "
+             f"account with it on, {off[0]['bytes_per_account']:.0f} with it "
+             f"off." if off and on else "")
     return f"""\
 **Memory.** RSS growth counts everything the server kept from opening the
 accounts. The engines' tables are `absl::flat_hash_map`s keyed by
@@ -207,9 +230,10 @@ accounts. The engines' tables are `absl::flat_hash_map`s keyed by
 buffer) plus an 8-byte value and a control byte, and the table keeps a
 power-of-two capacity at most 7/8 full, so a million accounts take 2^21
 slots, about 86 MB: 86 bytes per account before anything else. On top come
-whatever gRPC and glibc's allocator kept after a million RPCs. The mutex engine also allocates an `Account` (mutex and
-balance) per id, and with Abseil's deadlock detection on, every mutex ever
-locked keeps a node in Abseil's lock-order graph.{extra} The queue engine's
+whatever gRPC and glibc's allocator kept after a million RPCs. The mutex
+engine also allocates an `Account` (mutex and balance, 32 bytes with
+malloc's header) per id, and with Abseil's deadlock detection on, Abseil
+also records each mutex it sees.{extra} The queue engine's
 preallocated ring (65,536 slots) counts in its empty RSS only as far as it
 has been touched."""
 
