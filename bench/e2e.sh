@@ -234,20 +234,32 @@ sweep_one() {
        "server cpu $((ticks_after - ticks_before)) ticks" >&2
 }
 
-# sweep TABLE PREFIX SERVERS CONCURRENCIES: every server (a fresh one per
-# account set) under every concurrency.
+# sweep TABLE PREFIX SERVERS CONCURRENCIES: every server under every
+# concurrency. All servers of one account set run at once (an idle one costs
+# nothing) and each concurrency visits them in turn, so that they are
+# measured side by side, minutes apart at most, on a shared machine.
 sweep() {
   local table=$1 prefix=$2 servers_list=$3 concurrency_list=$4
   local server accounts concurrency
+  local -A pids=() addresses=()
   printf 'server\taccounts\tconcurrency\tserver_cpu_ticks\tloadgen_exit\n' \
     >"$table"
-  for server in $servers_list; do
-    for accounts in "${account_counts[@]}"; do
+  for accounts in "${account_counts[@]}"; do
+    for server in $servers_list; do
       start_server "$server" \
         "$results_dir/runs/${prefix}server-$server-$accounts.log"
-      for concurrency in $concurrency_list; do
+      pids[$server]=$server_pid
+      addresses[$server]=$server_address
+    done
+    for concurrency in $concurrency_list; do
+      for server in $servers_list; do
+        server_pid=${pids[$server]}
+        server_address=${addresses[$server]}
         sweep_one "$table" "$prefix" "$server" "$accounts" "$concurrency"
       done
+    done
+    for server in $servers_list; do
+      server_pid=${pids[$server]}
       stop_server
     done
   done

@@ -66,13 +66,14 @@ RPS x CPU per RPC: how much of its one CPU each side used; a side near 100%
 is what limits the RPS, and when neither is, the limit is latency (or
 other work on the machine).
 
-Caveat: the servers are measured one after another (floor, mutex, queue,
-unsafe), a few seconds per point, so on a shared machine the ratios between
-them carry the noise of whatever else ran meanwhile. Compare the floor's
-RPS at concurrency 64 here with the floor's in the client comparison and in
-the what-if table below, each measured minutes apart; CPU per RPC also
-falls as a server gets busier (more RPCs per wake-up), so it is not free of
-that noise either."""
+Caveat: all servers of one account set run at once and each concurrency
+visits them in turn (floor, mutex, queue, unsafe), so they are measured
+side by side, seconds apart; still, on a shared machine each few-second
+point carries the noise of whatever else ran meanwhile. Compare the
+floor's RPS at concurrency 64 here with the floor's in the client
+comparison and in the what-if table below, measured minutes apart. CPU
+per RPC also falls as a server gets busier (more RPCs per wake-up), so it
+is not free of that noise either."""
 
 
 NO_DETECTION_E2E = """\
