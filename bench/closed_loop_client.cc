@@ -15,7 +15,6 @@
 // deadlock detection off, glibc keeps freed heap), so that the comparison
 // is between the two clients' per-RPC work, not their process settings.
 
-#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -25,6 +24,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
+#include "service/process_tuning.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"
@@ -44,8 +44,6 @@ constexpr int kConnectionsMax = 64;
 constexpr absl::Duration kDurationMax = absl::Minutes(10);
 constexpr absl::Duration kConnectTimeout = absl::Seconds(5);
 // As in loadgen/main.cc.
-constexpr int kMallocTrimThresholdBytes = 256 << 20;
-constexpr int kMallocMmapThresholdBytes = 4 << 20;
 
 double CpuSeconds() {
   rusage usage{};
@@ -108,9 +106,7 @@ int Main() {
 }  // namespace bank
 
 int main(int argc, char** argv) {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  mallopt(M_TRIM_THRESHOLD, bank::kMallocTrimThresholdBytes);
-  mallopt(M_MMAP_THRESHOLD, bank::kMallocMmapThresholdBytes);
+  bank::TuneProcessForThroughput();  // As bank_loadgen and bank_server.
   absl::SetProgramUsageMessage(
       "Closed-loop Deposit client: the yardstick for bank_loadgen.");
   absl::ParseCommandLine(argc, argv);

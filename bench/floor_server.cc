@@ -33,6 +33,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "service/process_tuning.h"
 #include "service/server_runner.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -139,6 +140,7 @@ int Serve(const std::string& listen_address) {
 }  // namespace bank
 
 int main(int argc, char** argv) {
+  bank::TuneProcessForThroughput();  // Set up exactly as bank_server.
   absl::SetProgramUsageMessage(
       "Benchmark-only BankService that answers every RPC at once with a "
       "fixed response (the gRPC floor).");

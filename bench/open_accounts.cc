@@ -11,7 +11,6 @@
 // width a real account number might have). Exits 0 when every account
 // opened, 1 otherwise (with the count of failures), 2 on bad flags.
 
-#include <malloc.h>
 
 #include <cstdio>
 #include <string>
@@ -21,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "service/process_tuning.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"
@@ -40,8 +40,6 @@ namespace {
 constexpr int kInFlightMax = 65'536;
 constexpr int kConnectionsMax = 64;
 // As in loadgen/main.cc.
-constexpr int kMallocTrimThresholdBytes = 256 << 20;
-constexpr int kMallocMmapThresholdBytes = 4 << 20;
 
 int Main() {
   const int64_t count = absl::GetFlag(FLAGS_count);
@@ -89,9 +87,7 @@ int Main() {
 }  // namespace bank
 
 int main(int argc, char** argv) {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  mallopt(M_TRIM_THRESHOLD, bank::kMallocTrimThresholdBytes);
-  mallopt(M_MMAP_THRESHOLD, bank::kMallocMmapThresholdBytes);
+  bank::TuneProcessForThroughput();  // As bank_loadgen and bank_server.
   absl::SetProgramUsageMessage(
       "Opens --count accounts on a bank server with many RPCs in flight.");
   absl::ParseCommandLine(argc, argv);
