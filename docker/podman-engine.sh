@@ -33,7 +33,22 @@ readonly kContainersConf=/etc/containers/containers.conf
 readonly kConfMarker="# Written by bank docker/podman-engine.sh"
 readonly kBaseImage=docker.io/library/debian:bookworm
 readonly kSlimImage=docker.io/library/debian:bookworm-slim
-readonly kDebianMirror="${BANK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror debootstrap uses (and the images then keep): the first
+# one the host's own apt sources name, unless BANK_DEBIAN_MIRROR says;
+# empty means debootstrap's default.
+host_debian_mirror() {
+  local uri=""
+  if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
+    uri=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\/debian\)[[:space:]]*$/\1/p' \
+            /etc/apt/sources.list.d/*.sources | head -n 1)
+  fi
+  if [[ -z "$uri" && -f /etc/apt/sources.list ]]; then
+    uri=$(sed -n 's/^deb[[:space:]]\+\([^[:space:]]*\/debian\)[[:space:]].*/\1/p' \
+            /etc/apt/sources.list | head -n 1)
+  fi
+  echo "$uri"
+}
+readonly kDebianMirror="${BANK_DEBIAN_MIRROR:-$(host_debian_mirror)}"
 readonly kSocketWait_s=30
 readonly kHealthTick_s=2
 readonly kStopWait_s=10
@@ -87,7 +102,7 @@ make_base_image() {
     root="$(mktemp -d /var/tmp/bank-debootstrap.XXXXXX)"
     log "debootstrap --variant=minbase bookworm (1.5 to 4 minutes)"
     local started_s=$SECONDS
-    if ! debootstrap --variant=minbase bookworm "$root" "$kDebianMirror" \
+    if ! debootstrap --variant=minbase bookworm "$root" ${kDebianMirror:+"$kDebianMirror"} \
          >"$root.log" 2>&1; then
       tail -20 "$root.log" >&2
       rm -rf "$root" "$root.log"

@@ -19,7 +19,7 @@
 #
 # Environment: BANK_SMOKE_UNSAFE (1), BANK_SMOKE_STATE_DIR (podman socket and
 # logs; /tmp/bank-smoke), and the compose file's knobs (BANK_ENGINE,
-# BANK_LOADGEN_ARGS, BANK_BUILD_JOBS, DEBIAN_MIRROR, ...), which apply to the
+# BANK_LOADGEN_ARGS, BANK_BUILD_JOBS, ...), which apply to the
 # PASS step as they would for a user; BANK_PORT and BANK_IMAGE_TAG are the
 # smoke test's own.
 set -euo pipefail
