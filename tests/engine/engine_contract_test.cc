@@ -5,6 +5,7 @@
 // a depth-1 queue), unsafe and the model, each driven from one thread with
 // ExecuteAndWait (so even the unsafe engine must be right here).
 
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -234,7 +235,10 @@ TEST_P(EngineContractTest, AfterShutdownEveryOperationIsUnavailable) {
 
 TEST_P(EngineContractTest, CompletionRunsExactlyOnce) {
   ASSERT_TRUE(Open(*engine_, "main", 80).ok());
-  int calls = 0;  // Read only after Shutdown(), which waits for completions.
+  // Completions run on the caller's thread (operations rejected up front)
+  // and on the engine's own (queue engine), possibly at once: atomic. Read
+  // only after Shutdown(), which waits for every completion.
+  std::atomic<int> calls{0};
   const Operation operations[] = {
       {OperationKind::kWithdraw, "main", "", 30},      // OK
       {OperationKind::kWithdraw, "main", "", 1000},    // FAILED_PRECONDITION
@@ -245,7 +249,7 @@ TEST_P(EngineContractTest, CompletionRunsExactlyOnce) {
                      [&calls](absl::StatusOr<OperationResult>) { ++calls; });
   }
   engine_->Shutdown();
-  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(calls.load(), 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(
