@@ -40,8 +40,8 @@ class ABSL_SCOPED_LOCKABLE OrderedLockPair {
 }  // namespace
 
 MutexEngine::MutexEngine(const EngineOptions& options, OperationHook hook)
-    : accounts_max_(options.accounts_max),
-      latency_(options.latency, std::move(hook)) {}
+    : latency_(options.latency, std::move(hook)),
+      accounts_(options.accounts_max) {}
 
 MutexEngine::~MutexEngine() { Shutdown(); }
 
@@ -54,58 +54,19 @@ void MutexEngine::Execute(Operation operation, OperationDone done) {
   }
   // Apply releases every lock before it returns, so the completion never
   // runs under one of ours.
-  absl::StatusOr<OperationResult> result = Apply(operation);
+  absl::StatusOr<OperationResult> result = accounts_.Apply(operation, *this);
   std::move(done)(std::move(result));
   gate_.Exit();
 }
 
-absl::StatusOr<OperationResult> MutexEngine::Apply(const Operation& operation) {
-  absl::Status valid = ValidateOperation(operation);
-  if (!valid.ok()) return valid;
-  if (operation.kind == OperationKind::kOpen) return Open(operation);
-  Account* account = Find(operation.account_id);
-  if (account == nullptr) return AccountNotFoundError(operation.account_id);
-  switch (operation.kind) {
-    case OperationKind::kDeposit:
-    case OperationKind::kWithdraw:
-      return ChangeBalance(operation, *account);
-    case OperationKind::kGetBalance:
-      return GetBalance(operation, *account);
-    case OperationKind::kTransfer: {
-      Account* to = Find(operation.to_account_id);
-      if (to == nullptr) return AccountNotFoundError(operation.to_account_id);
-      return Transfer(operation, *account, *to);
-    }
-    case OperationKind::kOpen:
-      break;
-  }
-  BANK_CHECK(false && "unhandled OperationKind");
-  return absl::InternalError("unhandled operation kind");
-}
-
-MutexEngine::Account* MutexEngine::Find(const std::string& account_id) const {
-  absl::ReaderMutexLock lock(&table_mu_);
-  auto it = accounts_.find(account_id);
-  return it == accounts_.end() ? nullptr : it->second.get();
-}
-
-absl::StatusOr<OperationResult> MutexEngine::Open(const Operation& operation) {
+std::unique_ptr<MutexEngine::Account> MutexEngine::NewAccount(
+    int64_t balance) {
   auto account = std::make_unique<Account>();
-  {
-    // Nobody else can see the account yet; the lock only keeps the
-    // analysis (and the reader of the table) honest.
-    absl::MutexLock account_lock(&account->mu);
-    account->balance = operation.amount;
-  }
-  absl::MutexLock lock(&table_mu_);
-  if (accounts_.contains(operation.account_id)) {
-    return AccountExistsError(operation.account_id);
-  }
-  if (accounts_.size() >= accounts_max_) {
-    return AccountLimitError(operation.account_id, accounts_max_);
-  }
-  accounts_.emplace(operation.account_id, std::move(account));
-  return OperationResult{operation.amount, 0};
+  // Nobody else can see the account yet; the lock only keeps the analysis
+  // honest.
+  absl::MutexLock lock(&account->mu);
+  account->balance = balance;
+  return account;
 }
 
 absl::StatusOr<OperationResult> MutexEngine::ChangeBalance(

@@ -7,7 +7,8 @@
 // Execute() returns.
 //
 // Lock order (so that no two operations can deadlock):
-//   1. table_mu_ is never held while an account's mutex is taken;
+//   1. the table's lock (AccountTable) is never held while an account's
+//      mutex is taken;
 //   2. a transfer takes both account mutexes in ascending account-id order,
 //      whichever direction the money goes.
 // The configured latency is spent while the account lock(s) are held: that
@@ -26,9 +27,9 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "service/account_engine.h"
+#include "service/account_table.h"
 #include "service/engine_factory.h"
 #include "service/latency_injector.h"
 #include "service/operation_gate.h"
@@ -56,9 +57,9 @@ class MutexEngine final : public AccountEngine {
     int64_t balance ABSL_GUARDED_BY(mu) = 0;
   };
 
-  absl::StatusOr<OperationResult> Apply(const Operation& operation);
-  absl::StatusOr<OperationResult> Open(const Operation& operation)
-      ABSL_LOCKS_EXCLUDED(table_mu_);
+  // The handlers AccountTable::Apply calls.
+  friend class AccountTable<Account>;
+  std::unique_ptr<Account> NewAccount(int64_t balance);
   absl::StatusOr<OperationResult> ChangeBalance(const Operation& operation,
                                                 Account& account)
       ABSL_LOCKS_EXCLUDED(account.mu);
@@ -69,19 +70,11 @@ class MutexEngine final : public AccountEngine {
                                            Account& from, Account& to)
       ABSL_LOCKS_EXCLUDED(from.mu, to.mu);
 
-  // Find answers the account named `account_id`, or nullptr.
-  Account* Find(const std::string& account_id) const
-      ABSL_LOCKS_EXCLUDED(table_mu_);
-
   // Constant after construction.
-  const size_t accounts_max_;
   const LatencyInjector latency_;
 
   OperationGate gate_;
-
-  mutable absl::Mutex table_mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Account>> accounts_
-      ABSL_GUARDED_BY(table_mu_);
+  AccountTable<Account> accounts_;
 };
 
 }  // namespace bank

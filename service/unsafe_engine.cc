@@ -8,8 +8,8 @@
 namespace bank {
 
 UnsafeEngine::UnsafeEngine(const EngineOptions& options, OperationHook hook)
-    : accounts_max_(options.accounts_max),
-      latency_(options.latency, std::move(hook)) {}
+    : latency_(options.latency, std::move(hook)),
+      balances_(options.accounts_max) {}
 
 UnsafeEngine::~UnsafeEngine() { Shutdown(); }
 
@@ -20,54 +20,20 @@ void UnsafeEngine::Execute(Operation operation, OperationDone done) {
     std::move(done)(EngineShutDownError());
     return;
   }
-  absl::StatusOr<OperationResult> result = Apply(operation);
+  absl::StatusOr<OperationResult> result = balances_.Apply(operation, *this);
   std::move(done)(std::move(result));
   gate_.Exit();
 }
 
-absl::StatusOr<OperationResult> UnsafeEngine::Apply(
-    const Operation& operation) {
-  absl::Status valid = ValidateOperation(operation);
-  if (!valid.ok()) return valid;
-  if (operation.kind == OperationKind::kOpen) return Open(operation);
-  Balance* balance = Find(operation.account_id);
-  if (balance == nullptr) return AccountNotFoundError(operation.account_id);
-  switch (operation.kind) {
-    case OperationKind::kDeposit:
-    case OperationKind::kWithdraw:
-      return ChangeBalance(operation, *balance);
-    case OperationKind::kGetBalance:
-      latency_.Spend(operation);
-      return OperationResult{balance->load(), 0};
-    case OperationKind::kTransfer: {
-      Balance* to = Find(operation.to_account_id);
-      if (to == nullptr) return AccountNotFoundError(operation.to_account_id);
-      return Transfer(operation, *balance, *to);
-    }
-    case OperationKind::kOpen:
-      break;
-  }
-  BANK_CHECK(false && "unhandled OperationKind");
-  return absl::InternalError("unhandled operation kind");
+std::unique_ptr<UnsafeEngine::Balance> UnsafeEngine::NewAccount(
+    int64_t balance) {
+  return std::make_unique<Balance>(balance);
 }
 
-UnsafeEngine::Balance* UnsafeEngine::Find(const std::string& account_id) const {
-  absl::ReaderMutexLock lock(&table_mu_);
-  auto it = balances_.find(account_id);
-  return it == balances_.end() ? nullptr : it->second.get();
-}
-
-absl::StatusOr<OperationResult> UnsafeEngine::Open(const Operation& operation) {
-  absl::MutexLock lock(&table_mu_);
-  if (balances_.contains(operation.account_id)) {
-    return AccountExistsError(operation.account_id);
-  }
-  if (balances_.size() >= accounts_max_) {
-    return AccountLimitError(operation.account_id, accounts_max_);
-  }
-  balances_.emplace(operation.account_id,
-                    std::make_unique<Balance>(operation.amount));
-  return OperationResult{operation.amount, 0};
+absl::StatusOr<OperationResult> UnsafeEngine::GetBalance(
+    const Operation& operation, Balance& balance) {
+  latency_.Spend(operation);
+  return OperationResult{balance.load(), 0};
 }
 
 absl::StatusOr<OperationResult> UnsafeEngine::ChangeBalance(

@@ -27,9 +27,9 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "service/account_engine.h"
+#include "service/account_table.h"
 #include "service/engine_factory.h"
 #include "service/latency_injector.h"
 #include "service/operation_gate.h"
@@ -56,27 +56,21 @@ class UnsafeEngine final : public AccountEngine {
  private:
   using Balance = std::atomic<int64_t>;
 
-  absl::StatusOr<OperationResult> Apply(const Operation& operation);
-  absl::StatusOr<OperationResult> Open(const Operation& operation)
-      ABSL_LOCKS_EXCLUDED(table_mu_);
+  // The handlers AccountTable::Apply calls.
+  friend class AccountTable<Balance>;
+  std::unique_ptr<Balance> NewAccount(int64_t balance);
+  absl::StatusOr<OperationResult> GetBalance(const Operation& operation,
+                                             Balance& balance);
   absl::StatusOr<OperationResult> ChangeBalance(const Operation& operation,
                                                 Balance& balance);
   absl::StatusOr<OperationResult> Transfer(const Operation& operation,
                                            Balance& from, Balance& to);
 
-  // Find answers the balance of `account_id`, or nullptr.
-  Balance* Find(const std::string& account_id) const
-      ABSL_LOCKS_EXCLUDED(table_mu_);
-
   // Constant after construction.
-  const size_t accounts_max_;
   const LatencyInjector latency_;
 
   OperationGate gate_;
-
-  mutable absl::Mutex table_mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Balance>> balances_
-      ABSL_GUARDED_BY(table_mu_);
+  AccountTable<Balance> balances_;
 };
 
 }  // namespace bank
