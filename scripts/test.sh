@@ -12,7 +12,7 @@
 #      either, so the gRPC-linked targets stay out of this build.
 #
 # Build trees go to build/<name>; reruns are incremental. Usage:
-#   scripts/test.sh              # everything (about 15-20 min on 2 cores)
+#   scripts/test.sh              # everything (about 7 min on 2 cores)
 #   scripts/test.sh --quick      # step 2 only
 set -euo pipefail
 cd "$(dirname "$0")/.."
