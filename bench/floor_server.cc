@@ -9,15 +9,15 @@
 // every other RPC answers kFloorBalance), so bank_loadgen's invariant check
 // does not apply to it.
 //
-// Its process is set up exactly as bank_server's main sets up its own
-// (today: Abseil's and glibc's defaults), so the floor differs from an
-// engine's server only by the engine; keep the two in step.
+// Its process is set up exactly as bank_server's (TuneProcessForThroughput)
+// and it is served by the same wiring (ServeUntilSignal: health, reflection,
+// request cap, listening line, signals), so the floor differs from an
+// engine's server only by the engine.
 //
 // Flags: --listen (port 0 picks a free port). Once serving it prints the
 // same line bank_server prints (kListeningLinePrefix, the bound address,
 // " engine=floor"), and it stops on SIGINT/SIGTERM like bank_server.
 
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -25,14 +25,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "service/process_tuning.h"
 #include "service/server_runner.h"
 
@@ -99,40 +94,18 @@ class FloorService final : public v1::BankService::CallbackService {
   }
 };
 
-// WaitForShutdownSignal blocks until SIGINT or SIGTERM arrives (both were
-// blocked in every thread by BlockShutdownSignals).
-void WaitForShutdownSignal() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-}
-
 int Serve(const std::string& listen_address) {
   FloorService service;
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen_address, grpc::InsecureServerCredentials(),
-                           &port);
-  builder.SetMaxReceiveMessageSize(kRequestBytesMax);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "bank_floor_server: cannot listen on %s\n",
-                 listen_address.c_str());
+  ServerConfig config;
+  config.listen_address = listen_address;
+  config.shutdown_grace = kFloorShutdownGrace;
+  const absl::Status status =
+      ServeUntilSignal(config, service, "floor", [] {});
+  if (!status.ok()) {
+    std::fprintf(stderr, "bank_floor_server: %s\n",
+                 std::string(status.message()).c_str());
     return 1;
   }
-  const absl::string_view host =
-      absl::string_view(listen_address).substr(0, listen_address.rfind(':'));
-  std::printf("%s%s engine=floor\n", kListeningLinePrefix,
-              absl::StrCat(host, ":", port).c_str());
-  std::fflush(stdout);
-  WaitForShutdownSignal();
-  server->Shutdown(absl::ToChronoTime(absl::Now() + kFloorShutdownGrace));
   return 0;
 }
 

@@ -57,7 +57,7 @@ std::string BoundAddress(const std::string& listen_address, int port) {
 }
 
 std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
-                                          BankServiceImpl& service, int& port) {
+                                          grpc::Service& service, int& port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -121,6 +121,15 @@ absl::Status BlockShutdownSignals() {
 
 absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
   BankServiceImpl service(engine, BankServiceImpl::Options{config.log_ops});
+  // Once no RPC can reach the engine any more, drain what it still holds.
+  return ServeUntilSignal(config, service, engine.Name(),
+                          [&engine] { engine.Shutdown(); });
+}
+
+absl::Status ServeUntilSignal(const ServerConfig& config,
+                              grpc::Service& service,
+                              absl::string_view engine_name,
+                              absl::FunctionRef<void()> after_stop) {
   int port = 0;
   std::unique_ptr<grpc::Server> server = BuildServer(config, service, port);
   if (server == nullptr || port == 0) {
@@ -130,11 +139,15 @@ absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
   std::printf("%s%s engine=%s\n", kListeningLinePrefix,
-              BoundAddress(config.listen_address, port).c_str(), engine.Name());
+              BoundAddress(config.listen_address, port).c_str(),
+              std::string(engine_name).c_str());
   std::fflush(stdout);
 
   const int signal_number = WaitForShutdownSignal();
-  std::fprintf(stderr, "bank_server: %s received; shutting down (grace %s)\n",
+  std::fprintf(stderr,
+               "bank_server (engine=%s): %s received; shutting down "
+               "(grace %s)\n",
+               std::string(engine_name).c_str(),
                signal_number == SIGINT ? "SIGINT" : "SIGTERM",
                absl::FormatDuration(config.shutdown_grace).c_str());
   // Load balancers and probes see NOT_SERVING first; then no new RPCs are
@@ -144,8 +157,7 @@ absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
   health->SetServingStatus(false);
   server->Shutdown(absl::ToChronoTime(absl::Now() + config.shutdown_grace));
   server->Wait();
-  // No RPC can reach the engine any more; drain what it still holds.
-  engine.Shutdown();
+  after_stop();
   return absl::OkStatus();
 }
 

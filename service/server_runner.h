@@ -27,10 +27,15 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "service/account_engine.h"
+
+namespace grpc {
+class Service;
+}  // namespace grpc
 
 namespace bank {
 
@@ -82,6 +87,17 @@ absl::Status BlockShutdownSignals();
 // OK. Answers an error, without serving, if the address cannot be bound.
 // Requires BlockShutdownSignals() to have run on the main thread first.
 absl::Status RunServer(const ServerConfig& config, AccountEngine& engine);
+
+// ServeUntilSignal is RunServer's wiring for any implementation of
+// bank.v1.BankService (bank_floor_server serves its engine-less one through
+// it, so that it differs from bank_server only by the engine): it serves
+// `service` as configured (config.log_ops is the service's business), prints
+// the listening line with `engine_name`, waits for SIGINT or SIGTERM, shuts
+// the server down with the grace period, and then calls `after_stop`.
+absl::Status ServeUntilSignal(const ServerConfig& config,
+                              grpc::Service& service,
+                              absl::string_view engine_name,
+                              absl::FunctionRef<void()> after_stop);
 
 }  // namespace bank
 
