@@ -12,11 +12,12 @@
 #      account and on 10,000 accounts, recording the loadgen's JSON report
 #      and the server's CPU time (utime+stime from /proc/<pid>/stat);
 #      then the floor, mutex and queue again at concurrency 64 with Abseil's
-#      deadlock detection off (an LD_PRELOAD module, see
-#      bench/no_deadlock_detection.cc), to show what turning it off buys;
+#      deadlock detection also forced off from outside (an LD_PRELOAD
+#      module, see bench/no_deadlock_detection.cc): a control, since
+#      bank_server now turns it off itself (TuneProcessForThroughput);
 #   4. bank_loadgen versus the plain closed-loop client on the floor server;
 #   5. memory: bank_server's RSS empty and with 1,000,000 open accounts, per
-#      engine, and the mutex engine once more with deadlock detection off;
+#      engine, and the mutex engine once more with the LD_PRELOAD control;
 #   6. bench/report.py writes docs/BENCHMARKS.md and the plots.
 #
 # With 2+ CPUs the server runs on CPU 0 and every client on CPU 1 (taskset),
@@ -268,8 +269,8 @@ sweep() {
 run_sweep() {
   step "end-to-end sweep (${load_duration_s}s per run)"
   sweep "$results_dir/runs.tsv" "" "${servers[*]}" "${concurrencies[*]}"
-  # What turning Abseil's deadlock detection off in bank_server and
-  # bank_loadgen would buy, at the concurrency the targets name.
+  # A control at the concurrency the targets name: the process setup
+  # bank_server applies itself, forced from outside as well.
   step "end-to-end at concurrency 64, Abseil deadlock detection off"
   process_env=("LD_PRELOAD=$no_detection_module")
   sweep "$results_dir/runs_no_detection.tsv" "nodetect-" \

@@ -119,9 +119,9 @@ opening goes faster.
 Bytes per account = (RSS full - RSS empty) / accounts; it therefore also
 charges the accounts with whatever gRPC and the allocator kept from serving
 a million RPCs. The mutex engine, the one with a mutex per account, is
-measured once more with Abseil's deadlock detection off (the LD_PRELOAD
-module above), since with it on Abseil also records every mutex it sees
-in its lock-order graph."""
+measured once more with Abseil's deadlock detection also forced off from
+outside (the LD_PRELOAD module above), a control: bank_server already turns
+it off itself, so both rows should agree."""
 
 RERUN = ["## Rerun", "", """\
 ```sh
@@ -228,8 +228,8 @@ def _why_memory(data):
     on = [m for m in data["memory"]
           if m["detection"] == "on" and m["engine"] == "mutex"]
     extra = (f" Measured: {on[0]['bytes_per_account']:.0f} bytes per "
-             f"account with it on, {off[0]['bytes_per_account']:.0f} with it "
-             f"off." if off and on else "")
+             f"account as shipped, {off[0]['bytes_per_account']:.0f} with "
+             f"the control." if off and on else "")
     return f"""\
 **Memory.** RSS growth counts everything the server kept from opening the
 accounts. The engines' tables are `absl::flat_hash_map`s keyed by
