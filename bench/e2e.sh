@@ -31,6 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly root=$PWD
+source "$root/scripts/lib/server.sh"
 
 quick=false
 case "${1:-}" in
@@ -126,16 +127,9 @@ start_server() {
     "$binary" "${args[@]}" >"$log" 2>"$log.stderr" &
   server_pid=$!
   started_pids+=("$server_pid")
-  local waited=0 line=""
-  while ((waited < server_start_timeout_s * 20)); do
-    line=$(grep -m1 '^bank_server listening on ' "$log" || true)
-    [[ -n $line ]] && break
-    kill -0 "$server_pid" 2>/dev/null || die "$name server exited: $(cat "$log.stderr")"
-    sleep 0.05
-    ((waited += 1))
-  done
-  [[ -n $line ]] || die "$name server printed no listening line"
-  server_address=$(awk '{print $4}' <<<"$line")
+  server_address=$(bank_wait_listening "$log" "$server_pid" \
+                     "$server_start_timeout_s") ||
+    die "$name server did not start: $(cat "$log.stderr")"
 }
 
 stop_server() {

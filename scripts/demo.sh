@@ -17,6 +17,7 @@
 # Usage: scripts/demo.sh [LOAD_SECONDS]   (default 3 seconds per load run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/server.sh
 
 load_seconds=${1:-3}
 [[ "$load_seconds" =~ ^[0-9]+$ && "$load_seconds" -ge 1 && "$load_seconds" -le 600 ]] || {
@@ -56,17 +57,12 @@ start_server() {
   "$server_bin" --listen=127.0.0.1:0 --engine="$engine" "$@" \
     >"$out" 2>"$work/server-$engine.err" &
   server_pid=$!
-  local deadline=$((SECONDS + server_start_seconds_max))
-  address=""
-  while [[ -z "$address" ]]; do
-    address=$(sed -n 's/^bank_server listening on \([^ ]*\).*/\1/p' "$out")
-    if ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS > deadline)); then
-      echo "demo: bank_server --engine=$engine did not start:" >&2
-      cat "$work/server-$engine.err" >&2
-      exit 1
-    fi
-    [[ -n "$address" ]] || sleep 0.1
-  done
+  if ! address=$(bank_wait_listening "$out" "$server_pid" \
+                   "$server_start_seconds_max"); then
+    echo "demo: bank_server --engine=$engine did not start:" >&2
+    cat "$work/server-$engine.err" >&2
+    exit 1
+  fi
 }
 
 # load NAME FLAGS...: one bounded load run with its JSON report kept.
