@@ -116,7 +116,7 @@ fi
 start_server() {
   local name=$1 log=$2
   shift 2
-  local binary=$build_dir/service/bank_server
+  local binary=$build_dir/service/server/bank_server
   local args=(--listen=127.0.0.1:0 "--engine=$name" "$@")
   if [[ $name == floor ]]; then
     binary=$build_dir/bench/bank_floor_server

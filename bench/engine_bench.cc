@@ -36,8 +36,8 @@
 #include "absl/synchronization/notification.h"
 #include "bench/engine_stats.h"
 #include "benchmark/benchmark.h"
-#include "service/check.h"
-#include "service/engine_factory.h"
+#include "service/engine/check.h"
+#include "service/engine/engine_factory.h"
 
 namespace bank {
 namespace {

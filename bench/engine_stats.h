@@ -9,8 +9,8 @@
 
 #include <cstdint>
 
-#include "service/account_engine.h"
-#include "service/queue_engine.h"
+#include "service/engine/account_engine.h"
+#include "service/engine/queue_engine.h"
 
 namespace bank {
 

@@ -28,8 +28,8 @@
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "service/process_tuning.h"
-#include "service/server_runner.h"
+#include "service/engine/process_tuning.h"
+#include "service/server/server_runner.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to listen on; port 0 picks a free port");

@@ -20,7 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "service/process_tuning.h"
+#include "service/engine/process_tuning.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"

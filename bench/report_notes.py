@@ -37,7 +37,7 @@ also updates a process-wide lock-order graph under one global spinlock.
 `engine_bench` turns it off, so the tables above are the engines' own cost;
 `engine_bench --absl_deadlock_detection` keeps it on, to show what it
 costs. bank_server, bank_loadgen and the floor server all turn it off first
-thing in `main` (`TuneProcessForThroughput`, `service/process_tuning.h`):"""
+thing in `main` (`TuneProcessForThroughput`, `service/engine/process_tuning.h`):"""
 
 
 def e2e_method(duration_s, warmup_s, pinned):

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "service/check.h"
+#include "service/engine/check.h"
 
 namespace bank::loadgen {
 namespace {

@@ -17,7 +17,7 @@
 #include "bank/v1/bank.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "loadgen/random.h"
-#include "service/check.h"
+#include "service/engine/check.h"
 
 namespace bank::loadgen {
 namespace {

@@ -29,7 +29,7 @@
 #include "loadgen/load_runner.h"
 #include "loadgen/report.h"
 #include "loadgen/run_stats.h"
-#include "service/process_tuning.h"
+#include "service/engine/process_tuning.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "host:port of bank_server");
 ABSL_FLAG(std::string, scenario, "load",

@@ -25,7 +25,7 @@ load_seconds=${1:-3}
   exit 2
 }
 build=${BANK_BUILD_DIR:-build/release}   # where the binaries are built
-server_bin=$build/service/bank_server
+server_bin=$build/service/server/bank_server
 loadgen_bin=$build/loadgen/bank_loadgen
 server_start_seconds_max=20
 

@@ -26,8 +26,8 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "service/queue_engine.h"
-#include "service/unsafe_engine.h"
+#include "service/engine/queue_engine.h"
+#include "service/engine/unsafe_engine.h"
 #include "tests/engine/engine_test_util.h"
 
 namespace bank::testing {

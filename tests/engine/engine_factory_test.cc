@@ -4,7 +4,7 @@
 // Method: tables of accepted and rejected inputs; the injector's samples are
 // checked against their range (no timing is measured).
 
-#include "service/engine_factory.h"
+#include "service/engine/engine_factory.h"
 
 #include <memory>
 #include <string>
@@ -12,8 +12,8 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "service/latency_injector.h"
-#include "service/queue_engine.h"
+#include "service/engine/latency_injector.h"
+#include "service/engine/queue_engine.h"
 
 namespace bank {
 namespace {

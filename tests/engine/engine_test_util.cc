@@ -3,9 +3,9 @@
 #include <utility>
 
 #include "gtest/gtest.h"
-#include "service/mutex_engine.h"
-#include "service/queue_engine.h"
-#include "service/unsafe_engine.h"
+#include "service/engine/mutex_engine.h"
+#include "service/engine/queue_engine.h"
+#include "service/engine/unsafe_engine.h"
 
 namespace bank::testing {
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "service/account_engine.h"
-#include "service/engine_factory.h"
-#include "service/latency_injector.h"
+#include "service/engine/account_engine.h"
+#include "service/engine/engine_factory.h"
+#include "service/engine/latency_injector.h"
 
 namespace bank::testing {
 

@@ -7,7 +7,7 @@
 // operation with a scripted outcome while the client waits. Reaching the
 // fake's queue at all proves the handler returned without blocking.
 
-#include "service/bank_service_impl.h"
+#include "service/server/bank_service_impl.h"
 
 #include <deque>
 #include <memory>

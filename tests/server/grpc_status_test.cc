@@ -2,7 +2,7 @@
 // code (retry UNAVAILABLE, never FAILED_PRECONDITION) and people read the
 // message. Method: convert each canonical code, and one non-canonical value.
 
-#include "service/grpc_status.h"
+#include "service/server/grpc_status.h"
 
 #include <utility>
 #include <vector>

@@ -24,8 +24,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "service/operation.h"
-#include "service/server_runner.h"
+#include "service/engine/operation.h"
+#include "service/server/server_runner.h"
 #include "tests/server/rpc_helpers.h"
 #include "tests/testing/server_process.h"
 

@@ -2,13 +2,13 @@
 // in order, with a clear error for each way it can be wrong.
 // Method: ParseAccounts on good and bad text; OpenAccounts on a real engine.
 
-#include "service/server_runner.h"
+#include "service/server/server_runner.h"
 
 #include <limits>
 #include <memory>
 
 #include "gtest/gtest.h"
-#include "service/engine_factory.h"
+#include "service/engine/engine_factory.h"
 
 namespace bank {
 namespace {

@@ -12,7 +12,7 @@
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "service/server_runner.h"
+#include "service/server/server_runner.h"
 
 namespace bank::testing {
 namespace {

@@ -3,7 +3,7 @@
 // Start() runs the bank_server binary with --listen=127.0.0.1:0 (the kernel
 // picks a free loopback port) plus the test's flags, then reads the one line
 // the server prints once it accepts connections (see kListeningLinePrefix in
-// service/server_runner.h) to learn the bound address. From then on the test
+// service/server/server_runner.h) to learn the bound address. From then on the test
 // talks to the server through channel()/NewStub(). The destructor stops the
 // server with SIGTERM and reaps it (SIGKILL if it does not exit in time), so
 // a failing test never leaves a server behind.

@@ -1,4 +1,4 @@
-#include "service/operation.h"
+#include "service/engine/operation.h"
 
 #include <limits>
 

@@ -1,10 +1,10 @@
-#include "service/queue_engine.h"
+#include "service/engine/queue_engine.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/check.h"
+#include "service/engine/check.h"
 
 namespace bank {
 

@@ -15,8 +15,8 @@
 // must not be called between TryEnter() and Exit() on the same thread (it
 // would wait for itself).
 
-#ifndef BANK_SERVICE_OPERATION_GATE_H_
-#define BANK_SERVICE_OPERATION_GATE_H_
+#ifndef BANK_SERVICE_ENGINE_OPERATION_GATE_H_
+#define BANK_SERVICE_ENGINE_OPERATION_GATE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -68,4 +68,4 @@ class OperationGate {
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_OPERATION_GATE_H_
+#endif  // BANK_SERVICE_ENGINE_OPERATION_GATE_H_

@@ -4,8 +4,8 @@
 // bug in this program (an invariant such as "money is conserved" broke), so
 // the process prints where and stops rather than go on with corrupt balances.
 
-#ifndef BANK_SERVICE_CHECK_H_
-#define BANK_SERVICE_CHECK_H_
+#ifndef BANK_SERVICE_ENGINE_CHECK_H_
+#define BANK_SERVICE_ENGINE_CHECK_H_
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,4 +19,4 @@
     }                                                                  \
   } while (false)
 
-#endif  // BANK_SERVICE_CHECK_H_
+#endif  // BANK_SERVICE_ENGINE_CHECK_H_

@@ -31,8 +31,8 @@
 //
 // Thread safety: all public methods may be called from any thread at once.
 
-#ifndef BANK_SERVICE_QUEUE_ENGINE_H_
-#define BANK_SERVICE_QUEUE_ENGINE_H_
+#ifndef BANK_SERVICE_ENGINE_QUEUE_ENGINE_H_
+#define BANK_SERVICE_ENGINE_QUEUE_ENGINE_H_
 
 #include <atomic>
 #include <cstddef>
@@ -44,9 +44,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-#include "service/account_engine.h"
-#include "service/engine_factory.h"
-#include "service/latency_injector.h"
+#include "service/engine/account_engine.h"
+#include "service/engine/engine_factory.h"
+#include "service/engine/latency_injector.h"
 
 namespace bank {
 
@@ -133,4 +133,4 @@ class QueueEngine final : public AccountEngine {
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_QUEUE_ENGINE_H_
+#endif  // BANK_SERVICE_ENGINE_QUEUE_ENGINE_H_

@@ -21,12 +21,12 @@
 // Thread safety: handlers run on many gRPC threads at once; the class has no
 // mutable state of its own, and the engine is thread-safe by contract.
 
-#ifndef BANK_SERVICE_BANK_SERVICE_IMPL_H_
-#define BANK_SERVICE_BANK_SERVICE_IMPL_H_
+#ifndef BANK_SERVICE_SERVER_BANK_SERVICE_IMPL_H_
+#define BANK_SERVICE_SERVER_BANK_SERVICE_IMPL_H_
 
 #include "absl/status/status.h"
 #include "bank/v1/bank.grpc.pb.h"
-#include "service/account_engine.h"
+#include "service/engine/account_engine.h"
 
 namespace bank {
 
@@ -78,4 +78,4 @@ std::string FormatOperationLogLine(const Operation& operation,
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_BANK_SERVICE_IMPL_H_
+#endif  // BANK_SERVICE_SERVER_BANK_SERVICE_IMPL_H_

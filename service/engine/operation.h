@@ -4,8 +4,8 @@
 // Money is an int64 count of minor units (cents). All types here are plain
 // values: they carry no locks and may be copied between threads.
 
-#ifndef BANK_SERVICE_OPERATION_H_
-#define BANK_SERVICE_OPERATION_H_
+#ifndef BANK_SERVICE_ENGINE_OPERATION_H_
+#define BANK_SERVICE_ENGINE_OPERATION_H_
 
 #include <cstdint>
 #include <string>
@@ -78,4 +78,4 @@ absl::Status EngineShutDownError();
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_OPERATION_H_
+#endif  // BANK_SERVICE_ENGINE_OPERATION_H_

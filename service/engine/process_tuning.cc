@@ -1,4 +1,4 @@
-#include "service/process_tuning.h"
+#include "service/engine/process_tuning.h"
 
 #include <malloc.h>
 

@@ -1,4 +1,4 @@
-#include "service/bank_service_impl.h"
+#include "service/server/bank_service_impl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/grpc_status.h"
-#include "service/operation.h"
+#include "service/server/grpc_status.h"
+#include "service/engine/operation.h"
 
 namespace bank {
 namespace {

@@ -19,8 +19,8 @@
 // engine drains: every accepted operation completes, so every accepted RPC
 // is answered.
 
-#ifndef BANK_SERVICE_SERVER_RUNNER_H_
-#define BANK_SERVICE_SERVER_RUNNER_H_
+#ifndef BANK_SERVICE_SERVER_SERVER_RUNNER_H_
+#define BANK_SERVICE_SERVER_SERVER_RUNNER_H_
 
 #include <cstdint>
 #include <string>
@@ -31,7 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "service/account_engine.h"
+#include "service/engine/account_engine.h"
 
 namespace grpc {
 class Service;
@@ -101,4 +101,4 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_SERVER_RUNNER_H_
+#endif  // BANK_SERVICE_SERVER_SERVER_RUNNER_H_

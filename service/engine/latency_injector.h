@@ -17,14 +17,14 @@
 // threads at once. Each thread draws from its own absl::BitGen, so there is
 // no shared random state; the hook must itself be safe to call concurrently.
 
-#ifndef BANK_SERVICE_LATENCY_INJECTOR_H_
-#define BANK_SERVICE_LATENCY_INJECTOR_H_
+#ifndef BANK_SERVICE_ENGINE_LATENCY_INJECTOR_H_
+#define BANK_SERVICE_ENGINE_LATENCY_INJECTOR_H_
 
 #include <functional>
 
 #include "absl/time/time.h"
-#include "service/engine_factory.h"
-#include "service/operation.h"
+#include "service/engine/engine_factory.h"
+#include "service/engine/operation.h"
 
 namespace bank {
 
@@ -58,4 +58,4 @@ class LatencyInjector {
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_LATENCY_INJECTOR_H_
+#endif  // BANK_SERVICE_ENGINE_LATENCY_INJECTOR_H_

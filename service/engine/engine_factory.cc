@@ -1,13 +1,13 @@
-#include "service/engine_factory.h"
+#include "service/engine/engine_factory.h"
 
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "service/mutex_engine.h"
-#include "service/queue_engine.h"
-#include "service/unsafe_engine.h"
+#include "service/engine/mutex_engine.h"
+#include "service/engine/queue_engine.h"
+#include "service/engine/unsafe_engine.h"
 
 namespace bank {
 namespace {

@@ -5,8 +5,8 @@
 // the message unchanged. Every handler goes through ToGrpcStatus, so no
 // handler can map an error differently from another.
 
-#ifndef BANK_SERVICE_GRPC_STATUS_H_
-#define BANK_SERVICE_GRPC_STATUS_H_
+#ifndef BANK_SERVICE_SERVER_GRPC_STATUS_H_
+#define BANK_SERVICE_SERVER_GRPC_STATUS_H_
 
 #include "absl/status/status.h"
 #include "grpcpp/support/status.h"
@@ -20,4 +20,4 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_GRPC_STATUS_H_
+#endif  // BANK_SERVICE_SERVER_GRPC_STATUS_H_

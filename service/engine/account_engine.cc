@@ -1,4 +1,4 @@
-#include "service/account_engine.h"
+#include "service/engine/account_engine.h"
 
 #include <optional>
 #include <utility>

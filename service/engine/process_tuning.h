@@ -14,8 +14,8 @@
 //    re-faulting those pages cost about a third of the CPU per RPC. What is
 //    kept is bounded by the peak in use.
 
-#ifndef BANK_SERVICE_PROCESS_TUNING_H_
-#define BANK_SERVICE_PROCESS_TUNING_H_
+#ifndef BANK_SERVICE_ENGINE_PROCESS_TUNING_H_
+#define BANK_SERVICE_ENGINE_PROCESS_TUNING_H_
 
 namespace bank {
 
@@ -26,4 +26,4 @@ void TuneProcessForThroughput();
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_PROCESS_TUNING_H_
+#endif  // BANK_SERVICE_ENGINE_PROCESS_TUNING_H_

@@ -21,9 +21,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "service/engine_factory.h"
-#include "service/process_tuning.h"
-#include "service/server_runner.h"
+#include "service/engine/engine_factory.h"
+#include "service/engine/process_tuning.h"
+#include "service/server/server_runner.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
           "host:port to serve on. Port 0 picks a free port; the bound address "

@@ -18,8 +18,8 @@
 // Thread safety: all public methods may be called from any thread at once
 // (that is the point); completions run on the caller's thread.
 
-#ifndef BANK_SERVICE_UNSAFE_ENGINE_H_
-#define BANK_SERVICE_UNSAFE_ENGINE_H_
+#ifndef BANK_SERVICE_ENGINE_UNSAFE_ENGINE_H_
+#define BANK_SERVICE_ENGINE_UNSAFE_ENGINE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -28,11 +28,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "service/account_engine.h"
-#include "service/account_table.h"
-#include "service/engine_factory.h"
-#include "service/latency_injector.h"
-#include "service/operation_gate.h"
+#include "service/engine/account_engine.h"
+#include "service/engine/account_table.h"
+#include "service/engine/engine_factory.h"
+#include "service/engine/latency_injector.h"
+#include "service/engine/operation_gate.h"
 
 namespace bank {
 
@@ -75,4 +75,4 @@ class UnsafeEngine final : public AccountEngine {
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_UNSAFE_ENGINE_H_
+#endif  // BANK_SERVICE_ENGINE_UNSAFE_ENGINE_H_

@@ -1,9 +1,9 @@
-#include "service/mutex_engine.h"
+#include "service/engine/mutex_engine.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/check.h"
+#include "service/engine/check.h"
 
 namespace bank {
 namespace {

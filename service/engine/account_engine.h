@@ -31,11 +31,11 @@
 // A failed operation never changes any balance, except in UnsafeEngine,
 // whose whole point is that it is wrong.
 
-#ifndef BANK_SERVICE_ACCOUNT_ENGINE_H_
-#define BANK_SERVICE_ACCOUNT_ENGINE_H_
+#ifndef BANK_SERVICE_ENGINE_ACCOUNT_ENGINE_H_
+#define BANK_SERVICE_ENGINE_ACCOUNT_ENGINE_H_
 
 #include "absl/status/statusor.h"
-#include "service/operation.h"
+#include "service/engine/operation.h"
 
 namespace bank {
 
@@ -68,4 +68,4 @@ absl::StatusOr<OperationResult> ExecuteAndWait(AccountEngine& engine,
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_ACCOUNT_ENGINE_H_
+#endif  // BANK_SERVICE_ENGINE_ACCOUNT_ENGINE_H_

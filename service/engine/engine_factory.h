@@ -1,7 +1,7 @@
 // Engine selection and the options every engine shares.
 
-#ifndef BANK_SERVICE_ENGINE_FACTORY_H_
-#define BANK_SERVICE_ENGINE_FACTORY_H_
+#ifndef BANK_SERVICE_ENGINE_ENGINE_FACTORY_H_
+#define BANK_SERVICE_ENGINE_ENGINE_FACTORY_H_
 
 #include <cstddef>
 #include <memory>
@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "service/account_engine.h"
+#include "service/engine/account_engine.h"
 
 namespace bank {
 
@@ -54,4 +54,4 @@ absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_ENGINE_FACTORY_H_
+#endif  // BANK_SERVICE_ENGINE_ENGINE_FACTORY_H_

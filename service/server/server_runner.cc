@@ -1,4 +1,4 @@
-#include "service/server_runner.h"
+#include "service/server/server_runner.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -20,7 +20,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "service/bank_service_impl.h"
+#include "service/server/bank_service_impl.h"
 
 namespace bank {
 namespace {

@@ -11,8 +11,8 @@
 // table's own reader/writer lock is held only inside Find() and Insert(),
 // never while an engine handler runs.
 
-#ifndef BANK_SERVICE_ACCOUNT_TABLE_H_
-#define BANK_SERVICE_ACCOUNT_TABLE_H_
+#ifndef BANK_SERVICE_ENGINE_ACCOUNT_TABLE_H_
+#define BANK_SERVICE_ENGINE_ACCOUNT_TABLE_H_
 
 #include <cstddef>
 #include <memory>
@@ -24,8 +24,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "service/check.h"
-#include "service/operation.h"
+#include "service/engine/check.h"
+#include "service/engine/operation.h"
 
 namespace bank {
 
@@ -109,4 +109,4 @@ class AccountTable {
 
 }  // namespace bank
 
-#endif  // BANK_SERVICE_ACCOUNT_TABLE_H_
+#endif  // BANK_SERVICE_ENGINE_ACCOUNT_TABLE_H_

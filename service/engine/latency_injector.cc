@@ -1,10 +1,10 @@
-#include "service/latency_injector.h"
+#include "service/engine/latency_injector.h"
 
 #include <cstdint>
 #include <utility>
 
 #include "absl/random/random.h"
-#include "service/check.h"
+#include "service/engine/check.h"
 
 namespace bank {
 
