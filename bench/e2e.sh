@@ -11,13 +11,9 @@
 #      127.0.0.1:0 driven by bank_loadgen at each concurrency, on one hot
 #      account and on 10,000 accounts, recording the loadgen's JSON report
 #      and the server's CPU time (utime+stime from /proc/<pid>/stat);
-#      then the floor, mutex and queue again at concurrency 64 with Abseil's
-#      deadlock detection also forced off from outside (an LD_PRELOAD
-#      module, see bench/no_deadlock_detection.cc): a control, since
-#      bank_server now turns it off itself (TuneProcessForThroughput);
 #   4. bank_loadgen versus the plain closed-loop client on the floor server;
 #   5. memory: bank_server's RSS empty and with 1,000,000 open accounts, per
-#      engine, and the mutex engine once more with the LD_PRELOAD control;
+#      engine;
 #   6. bench/report.py writes docs/BENCHMARKS.md and the plots.
 #
 # With 2+ CPUs the server runs on CPU 0 and every client on CPU 1 (taskset),
@@ -63,9 +59,6 @@ fi
 readonly server_start_timeout_s=15
 readonly server_stop_timeout_s=10
 readonly run_timeout_s=600  # A safety bound on any one step.
-readonly no_detection_module=$build_dir/bench/libbench_no_deadlock_detection.so
-# process_env: VAR=value settings for the servers and clients started next.
-process_env=()
 
 step() { printf '\n==== %s ====\n' "$*" >&2; }
 die() { echo "e2e.sh: $*" >&2; exit 1; }
@@ -111,8 +104,7 @@ fi
 
 # start_server NAME LOG ARGS...: starts bank_server (engine NAME) or the
 # floor server (NAME=floor) on 127.0.0.1:0 and waits for its listening line.
-# Sets server_pid and server_address. The server's environment gets
-# process_env (the what-if runs' LD_PRELOAD, see no_deadlock_detection.cc).
+# Sets server_pid and server_address.
 start_server() {
   local name=$1 log=$2
   shift 2
@@ -123,8 +115,7 @@ start_server() {
     args=(--listen=127.0.0.1:0)
   fi
   : >"$log"  # Exists before the first grep below, whoever runs first.
-  "${server_cpu[@]}" env "${process_env[@]}" \
-    "$binary" "${args[@]}" >"$log" 2>"$log.stderr" &
+  "${server_cpu[@]}" "$binary" "${args[@]}" >"$log" 2>"$log.stderr" &
   server_pid=$!
   started_pids+=("$server_pid")
   server_address=$(bank_wait_listening "$log" "$server_pid" \
@@ -161,9 +152,9 @@ run_bounded() {
   return "$status"
 }
 
-# run_client ARGS...: run_bounded on the client CPU, with process_env.
+# run_client ARGS...: run_bounded on the client CPU.
 run_client() {
-  run_bounded "${client_cpu[@]}" env "${process_env[@]}" "$@"
+  run_bounded "${client_cpu[@]}" "$@"
 }
 
 record_machine() {
@@ -263,16 +254,6 @@ sweep() {
 run_sweep() {
   step "end-to-end sweep (${load_duration_s}s per run)"
   sweep "$results_dir/runs.tsv" "" "${servers[*]}" "${concurrencies[*]}"
-  # A control at the concurrency the targets name: the process setup
-  # bank_server applies itself, forced from outside as well.
-  step "end-to-end at concurrency 64, Abseil deadlock detection off"
-  process_env=("LD_PRELOAD=$no_detection_module")
-  sweep "$results_dir/runs_no_detection.tsv" "nodetect-" \
-    "floor mutex queue" "64"
-  step "end-to-end at concurrency 64, bank_loadgen's process setup"
-  process_env=("LD_PRELOAD=$no_detection_module" BANK_BENCH_KEEP_FREED_HEAP=1)
-  sweep "$results_dir/runs_tuned.tsv" "tuned-" "floor mutex queue" "64"
-  process_env=()
 }
 
 # run_client_comparison: bank_loadgen versus the plain closed-loop client,
@@ -327,8 +308,8 @@ memory_one() {
   stop_server
 }
 
-# run_memory: every engine as shipped, and the mutex engine (the one with a
-# mutex per account) with Abseil's deadlock detection off.
+# run_memory: every engine as shipped (bank_server turns Abseil's deadlock
+# detection off itself).
 run_memory() {
   step "memory: RSS with $memory_accounts open accounts"
   printf 'engine\tdetection\taccounts\trss_empty_kib\trss_full_kib\topen_seconds\n' \
@@ -341,9 +322,6 @@ run_memory() {
   server_cpu=()
   client_cpu=()
   for engine in "${engines[@]}"; do memory_one "$engine" on; done
-  process_env=("LD_PRELOAD=$no_detection_module")
-  memory_one mutex off
-  process_env=()
   server_cpu=("${saved_server_cpu[@]}")
   client_cpu=("${saved_client_cpu[@]}")
 }
@@ -353,8 +331,7 @@ main() {
   scripts/install-deps.sh --bench
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build_dir" -j "$(nproc)" --target bank_server bank_loadgen \
-    engine_bench bank_floor_server bench_open_accounts bench_closed_loop \
-    bench_no_deadlock_detection
+    engine_bench bank_floor_server bench_open_accounts bench_closed_loop
   rm -rf "$results_dir"
   mkdir -p "$results_dir/runs"
   local started_s=$SECONDS

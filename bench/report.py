@@ -165,10 +165,6 @@ def main():
         "engine_detection": parse_engine_bench(
             args.results, "engine_bench_detection.json"),
         "runs": parse_sweep(args.results, clk_tck),
-        "runs_no_detection": parse_sweep(args.results, clk_tck,
-                                         "runs_no_detection.tsv", "nodetect-"),
-        "runs_tuned": parse_sweep(args.results, clk_tck, "runs_tuned.tsv",
-                                  "tuned-"),
         "clients": parse_clients(args.results, clk_tck),
         "memory": parse_memory(args.results),
         "limits": {"queue_ops_min": QUEUE_ONE_PRODUCER_OPS_MIN,

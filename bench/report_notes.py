@@ -77,21 +77,6 @@ per RPC also falls as a server gets busier (more RPCs per wake-up), so it
 is not free of that noise either."""
 
 
-NO_DETECTION_E2E = """\
-**Control: the process setup, forced from outside.** `bank_server`,
-`bank_loadgen` and the floor server now call `TuneProcessForThroughput()`
-themselves, so these rows should match the main table within noise; they
-are kept as a control. The floor, `mutex` and `queue` again at concurrency
-64, fresh servers, same method, with every process started through the
-LD_PRELOAD module
-`bench/no_deadlock_detection.cc`: first with Abseil's deadlock detection
-off (`absl::SetMutexDeadlockDetectionMode(kIgnore)` before `main`), then
-also with glibc keeping freed heap (the two `mallopt` calls
-`bank_loadgen`'s `main` makes), which is `bank_loadgen`'s own process
-setup. `bank_loadgen` itself already runs that way in every run. Ratios
-are to the floor server set up the same way, in the same run."""
-
-
 VERDICT_NOTE = ["""\
 The verdict is `bank_loadgen`'s exact money check: `mutex` and `queue` must
 PASS; `unsafe` may FAIL (lost updates) and that is its point; the floor
@@ -118,10 +103,8 @@ Server and client are not pinned here: RSS does not depend on it, and
 opening goes faster.
 Bytes per account = (RSS full - RSS empty) / accounts; it therefore also
 charges the accounts with whatever gRPC and the allocator kept from serving
-a million RPCs. The mutex engine, the one with a mutex per account, is
-measured once more with Abseil's deadlock detection also forced off from
-outside (the LD_PRELOAD module above), a control: bank_server already turns
-it off itself, so both rows should agree."""
+a million RPCs. `bank_server` turns Abseil's deadlock detection off itself
+(`TuneProcessForThroughput`), so no per-mutex bookkeeping is counted."""
 
 RERUN = ["## Rerun", "", """\
 ```sh
@@ -224,12 +207,6 @@ machine's noise (both share the host with other work)."""
 
 
 def _why_memory(data):
-    off = [m for m in data["memory"] if m["detection"] == "off"]
-    on = [m for m in data["memory"]
-          if m["detection"] == "on" and m["engine"] == "mutex"]
-    extra = (f" Measured: {on[0]['bytes_per_account']:.0f} bytes per "
-             f"account as shipped, {off[0]['bytes_per_account']:.0f} with "
-             f"the control." if off and on else "")
     return f"""\
 **Memory.** RSS growth counts everything the server kept from opening the
 accounts. The engines' tables are `absl::flat_hash_map`s keyed by
@@ -241,7 +218,7 @@ whatever gRPC and glibc's allocator kept after a million RPCs. The mutex
 engine also allocates an `Account` (mutex and balance, 32 bytes with
 malloc's header) per id, and with Abseil's deadlock detection on (Debian's
 default, off in `bank_server`) Abseil would also record each mutex it
-sees.{extra} The queue engine's
+sees. The queue engine's
 preallocated ring (65,536 slots) counts in its empty RSS only as far as it
 has been touched."""
 

@@ -100,8 +100,6 @@ def target_rows(data):
     rows += e2e_target_rows(data)
     rows += client_target_rows(data)
     for entry in data["memory"]:
-        if entry["detection"] != "on":
-            continue  # The what-if row is discussed, not a target.
         rows.append((
             f"{entry['engine']}: RSS per open account <= "
             f"{limits['account_bytes_max']} bytes",
@@ -240,42 +238,7 @@ def e2e_section(data):
             for concurrency in CONCURRENCIES:
                 lines.append(e2e_row(data, server, accounts, concurrency))
         lines.append("")
-    return lines + notes.VERDICT_NOTE + [""] + no_detection_section(data)
-
-
-WHAT_IF_TABLES = [("runs", "as shipped"),
-                  ("runs_no_detection", "detection forced off"),
-                  ("runs_tuned", "both settings forced")]
-
-
-def no_detection_section(data):
-    """The sweep's concurrency-64 runs again with the process setup that
-    bank_server now applies itself also forced from outside: a control."""
-    if not data["runs_no_detection"] and not data["runs_tuned"]:
-        return []
-    concurrency = data["limits"]["concurrency"]
-    header = "| accounts | server |"
-    rule = "|---|---|"
-    for _, title in WHAT_IF_TABLES:
-        header += f" RPS, {title} | x floor | CPU us/RPC | x floor |"
-        rule += "---:|---:|---:|---:|"
-    lines = [notes.NO_DETECTION_E2E, "", header, rule]
-    for _, accounts, set_title in ACCOUNT_SETS:
-        for server in ["floor"] + SAFE_ENGINES:
-            cells = [set_title, server]
-            for table, _ in WHAT_IF_TABLES:
-                run = find_run(data, server, accounts, concurrency, table)
-                floor = find_run(data, "floor", accounts, concurrency, table)
-                if run is None or floor is None:
-                    cells += ["n/a"] * 4
-                    continue
-                cells += [fmt(run["rps"], 0),
-                          fmt(run["rps"] / floor["rps"], 2),
-                          fmt(run["server_cpu_us"], 1),
-                          fmt(run["server_cpu_us"] / floor["server_cpu_us"],
-                              2)]
-            lines.append("| " + " | ".join(cells) + " |")
-    return lines + [""]
+    return lines + notes.VERDICT_NOTE + [""]
 
 
 def e2e_row(data, server, accounts, concurrency):
@@ -318,14 +281,11 @@ def clients_section(data):
 
 def memory_section(data):
     lines = ["## Memory", "", notes.MEMORY_METHOD, "",
-             "| engine | Abseil deadlock detection | accounts | RSS empty "
-             "(MiB) | RSS full (MiB) | bytes per account | seconds to open |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| engine | accounts | RSS empty (MiB) | RSS full (MiB) | "
+             "bytes per account | seconds to open |",
+             "|---|---:|---:|---:|---:|---:|"]
     for e in data["memory"]:
-        detection = ("off (as shipped: bank_server turns it off)"
-                     if e["detection"] == "on"
-                     else "off, also forced by LD_PRELOAD (control)")
-        lines.append(f"| {e['engine']} | {detection} | {e['accounts']:,} | "
+        lines.append(f"| {e['engine']} | {e['accounts']:,} | "
                      f"{e['empty_mib']:.1f} | {e['full_mib']:.1f} | "
                      f"{e['bytes_per_account']:.0f} | {e['open_seconds']} |")
     return lines + [""]

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpc/grpc.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -54,6 +56,19 @@ std::string BoundAddress(const std::string& listen_address, int port) {
                                ? listen_address
                                : listen_address.substr(0, colon);
   return absl::StrCat(host, ":", port);
+}
+
+// LinkHealthDescriptors puts grpc/health/v1/health.proto into the generated
+// descriptor pool that the reflection service reads. gRPC's built-in health
+// service encodes its messages without protobuf's C++ classes, so without
+// this the server lists grpc.health.v1.Health but reflection cannot describe
+// it, and reflection-driven clients (grpcurl) fail to call it. Naming a
+// descriptor here is what makes the linker keep health.pb.cc's object (and
+// with it the static initializer that registers the file).
+void LinkHealthDescriptors() {
+  const google::protobuf::Descriptor* descriptor =
+      grpc::health::v1::HealthCheckRequest::descriptor();
+  if (descriptor == nullptr) std::abort();
 }
 
 std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
@@ -130,6 +145,7 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
                               grpc::Service& service,
                               absl::string_view engine_name,
                               absl::FunctionRef<void()> after_stop) {
+  LinkHealthDescriptors();
   int port = 0;
   std::unique_ptr<grpc::Server> server = BuildServer(config, service, port);
   if (server == nullptr || port == 0) {
