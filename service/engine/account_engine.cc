@@ -22,4 +22,17 @@ absl::StatusOr<OperationResult> ExecuteAndWait(AccountEngine& engine,
   return *std::move(result);
 }
 
+absl::StatusOr<BatchResults> ExecuteBatchAndWait(
+    AccountEngine& engine, std::vector<Operation> operations, bool atomic) {
+  std::optional<absl::StatusOr<BatchResults>> result;
+  absl::Notification done;
+  engine.ExecuteBatch(std::move(operations), atomic,
+                      [&result, &done](absl::StatusOr<BatchResults> outcome) {
+                        result = std::move(outcome);
+                        done.Notify();
+                      });
+  done.WaitForNotification();
+  return *std::move(result);
+}
+
 }  // namespace bank

@@ -34,7 +34,10 @@
 #ifndef BANK_SERVICE_ENGINE_ACCOUNT_ENGINE_H_
 #define BANK_SERVICE_ENGINE_ACCOUNT_ENGINE_H_
 
+#include <vector>
+
 #include "absl/status/statusor.h"
+#include "service/engine/batch.h"
 #include "service/engine/operation.h"
 
 namespace bank {
@@ -49,6 +52,15 @@ class AccountEngine {
   // order; operations from different threads apply in some serial order
   // (except in UnsafeEngine).
   virtual void Execute(Operation operation, OperationDone done) = 0;
+
+  // ExecuteBatch applies `operations` as one batch (semantics in batch.h)
+  // and then calls `done` exactly once, on the same threads Execute() would:
+  // with a batch-level error (kInvalidArgument from ValidateBatchSize,
+  // kResourceExhausted, kUnavailable; nothing applied) or with one result
+  // per operation. A batch is ordered like one operation: batches and
+  // operations submitted from one thread apply in submission order.
+  virtual void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                            BatchDone done) = 0;
 
   // Shutdown stops accepting operations (later calls complete with
   // kUnavailable), finishes every operation already accepted, and returns
@@ -65,6 +77,10 @@ class AccountEngine {
 // from a gRPC handler or from a completion.
 absl::StatusOr<OperationResult> ExecuteAndWait(AccountEngine& engine,
                                                Operation operation);
+
+// ExecuteBatchAndWait is ExecuteAndWait for a batch: same restrictions.
+absl::StatusOr<BatchResults> ExecuteBatchAndWait(
+    AccountEngine& engine, std::vector<Operation> operations, bool atomic);
 
 }  // namespace bank
 

@@ -59,6 +59,43 @@ class AccountTable {
     return absl::OkStatus();
   }
 
+  // Size answers how many accounts exist now.
+  size_t Size() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::ReaderMutexLock lock(&mu_);
+    return accounts_.size();
+  }
+
+  // accounts_max answers the table's account limit.
+  size_t accounts_max() const { return accounts_max_; }
+
+  // The table's writer lock, held across a whole atomic batch that opens
+  // accounts (MutexEngine), so that nobody can see or open those accounts
+  // before the batch commits. Lock order: the table lock before any
+  // account's lock, never the other way round (nobody holding an account's
+  // lock ever takes the table's).
+  void LockExclusive() ABSL_EXCLUSIVE_LOCK_FUNCTION(mu_) { mu_.Lock(); }
+  void UnlockExclusive() ABSL_UNLOCK_FUNCTION(mu_) { mu_.Unlock(); }
+  // FindLocked, SizeLocked and InsertLocked: Find, size and Insert under the
+  // writer lock. InsertLocked's caller has checked the id is free and the
+  // limit not reached (PlanAtomicBatch does).
+  Account* FindLocked(const std::string& account_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    mu_.AssertHeld();
+    auto it = accounts_.find(account_id);
+    return it == accounts_.end() ? nullptr : it->second.get();
+  }
+  size_t SizeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    mu_.AssertHeld();
+    return accounts_.size();
+  }
+  void InsertLocked(const std::string& account_id,
+                    std::unique_ptr<Account> account)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    mu_.AssertHeld();
+    BANK_CHECK(accounts_.size() < accounts_max_);
+    BANK_CHECK(accounts_.emplace(account_id, std::move(account)).second);
+  }
+
   // Apply validates `operation`, then opens its account or looks up the
   // account(s) it names (kNotFound if missing) and hands them to the
   // engine's handlers, whose answer it returns:

@@ -1,5 +1,6 @@
 #include "service/engine/mutex_engine.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -57,6 +58,95 @@ void MutexEngine::Execute(Operation operation, OperationDone done) {
   absl::StatusOr<OperationResult> result = accounts_.Apply(operation, *this);
   std::move(done)(std::move(result));
   gate_.Exit();
+}
+
+void MutexEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                               BatchDone done) {
+  if (absl::Status size = ValidateBatchSize(operations.size()); !size.ok()) {
+    std::move(done)(std::move(size));
+    return;
+  }
+  if (!gate_.TryEnter()) {
+    std::move(done)(EngineShutDownError());
+    return;
+  }
+  BatchResults results;
+  if (atomic) {
+    results = ApplyAtomic(operations);
+  } else {
+    results.reserve(operations.size());
+    for (const Operation& operation : operations) {
+      results.push_back(accounts_.Apply(operation, *this));
+    }
+  }
+  std::move(done)(std::move(results));
+  gate_.Exit();
+}
+
+BatchResults MutexEngine::ApplyAtomic(
+    const std::vector<Operation>& operations) {
+  const std::vector<std::string> ids = AccountIdsOf(operations);
+  std::vector<Account*> accounts(ids.size(), nullptr);
+  const bool opens = std::any_of(
+      operations.begin(), operations.end(), [](const Operation& operation) {
+        return operation.kind == OperationKind::kOpen;
+      });
+  if (!opens) {
+    // Nothing is inserted, so the table lock is needed only for lookups; an
+    // account missing now fails its operation (kNotFound) at planning time.
+    for (size_t i = 0; i < ids.size(); ++i) accounts[i] = accounts_.Find(ids[i]);
+    return PlanUnderAccountLocks(operations, ids, accounts, 0).results;
+  }
+  accounts_.LockExclusive();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    accounts[i] = accounts_.FindLocked(ids[i]);
+  }
+  AtomicBatchOutcome outcome = PlanUnderAccountLocks(
+      operations, ids, accounts, accounts_.SizeLocked());
+  if (outcome.applied) {
+    for (const AccountWrite& write : outcome.writes) {
+      if (write.opened) {
+        accounts_.InsertLocked(write.account_id, NewAccount(write.balance));
+      }
+    }
+  }
+  accounts_.UnlockExclusive();
+  return std::move(outcome.results);
+}
+
+// The number of locks is dynamic, which clang's analysis cannot follow: the
+// accounts' mutexes are taken and released by hand, in ascending id order
+// (`ids` is sorted and `accounts` parallel to it).
+AtomicBatchOutcome MutexEngine::PlanUnderAccountLocks(
+    const std::vector<Operation>& operations,
+    const std::vector<std::string>& ids, const std::vector<Account*>& accounts,
+    size_t accounts_count) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  BANK_CHECK(std::is_sorted(ids.begin(), ids.end()));
+  auto find = [&ids, &accounts](const std::string& account_id) {
+    auto it = std::lower_bound(ids.begin(), ids.end(), account_id);
+    BANK_CHECK(it != ids.end() && *it == account_id);
+    return accounts[it - ids.begin()];
+  };
+  for (Account* account : accounts) {
+    if (account != nullptr) account->mu.Lock();
+  }
+  AtomicBatchOutcome outcome = PlanAtomicBatch(
+      operations, accounts_count, accounts_.accounts_max(),
+      [&find](const std::string& account_id) -> std::optional<int64_t> {
+        Account* account = find(account_id);
+        if (account == nullptr) return std::nullopt;
+        return account->balance;
+      },
+      [this](const Operation& operation) { latency_.Spend(operation); });
+  if (outcome.applied) {
+    for (const AccountWrite& write : outcome.writes) {
+      if (!write.opened) find(write.account_id)->balance = write.balance;
+    }
+  }
+  for (auto it = accounts.rbegin(); it != accounts.rend(); ++it) {
+    if (*it != nullptr) (*it)->mu.Unlock();
+  }
+  return outcome;
 }
 
 std::unique_ptr<MutexEngine::Account> MutexEngine::NewAccount(

@@ -10,7 +10,16 @@
 //   1. the table's lock (AccountTable) is never held while an account's
 //      mutex is taken;
 //   2. a transfer takes both account mutexes in ascending account-id order,
-//      whichever direction the money goes.
+//      whichever direction the money goes;
+//   3. an atomic batch takes the mutex of every account it names, in
+//      ascending account-id order (the same global order, so batches and
+//      transfers never deadlock each other), checks every operation against
+//      scratch balances (PlanAtomicBatch), writes back, and only then
+//      releases them. A batch that opens accounts first takes the table's
+//      writer lock (the one exception to rule 1: table lock, then account
+//      locks, never the reverse) and inserts them just before releasing it.
+// A non-atomic batch applies its operations one by one, each exactly like
+// Execute() would, on the caller's thread.
 // The configured latency is spent while the account lock(s) are held: that
 // is what serialisation costs.
 //
@@ -25,6 +34,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -48,6 +58,8 @@ class MutexEngine final : public AccountEngine {
   MutexEngine& operator=(const MutexEngine&) = delete;
 
   void Execute(Operation operation, OperationDone done) override;
+  void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                    BatchDone done) override;
   void Shutdown() override;
   const char* Name() const override { return "mutex"; }
 
@@ -69,6 +81,13 @@ class MutexEngine final : public AccountEngine {
   absl::StatusOr<OperationResult> Transfer(const Operation& operation,
                                            Account& from, Account& to)
       ABSL_LOCKS_EXCLUDED(from.mu, to.mu);
+
+  // Atomic batches (rule 3 above).
+  BatchResults ApplyAtomic(const std::vector<Operation>& operations);
+  AtomicBatchOutcome PlanUnderAccountLocks(
+      const std::vector<Operation>& operations,
+      const std::vector<std::string>& ids,
+      const std::vector<Account*>& accounts, size_t accounts_count);
 
   // Constant after construction.
   const LatencyInjector latency_;

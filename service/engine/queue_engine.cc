@@ -6,14 +6,34 @@
 #include "absl/strings/str_cat.h"
 #include "service/engine/check.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace bank {
+namespace {
+
+// CpuRelax tells the core we are spinning (frees pipeline resources for the
+// sibling hyperthread, saves power).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+}  // namespace
 
 QueueEngine::QueueEngine(const EngineOptions& options, OperationHook hook)
     : accounts_max_(options.accounts_max),
       queue_depth_max_(options.queue_depth_max),
       latency_(options.latency, std::move(hook)),
-      slots_(options.queue_depth_max) {
+      slots_(new Slot[options.queue_depth_max]) {
   BANK_CHECK(queue_depth_max_ >= 1);
+  for (size_t i = 0; i < queue_depth_max_; ++i) {
+    slots_[i].sequence.store(2 * i, std::memory_order_relaxed);
+  }
   batch_.reserve(std::min(kBatchSizeMax, queue_depth_max_));
   absl::MutexLock lock(&shutdown_mu_);
   consumer_ = std::thread([this] { Run(); });
@@ -24,45 +44,87 @@ QueueEngine::~QueueEngine() { Shutdown(); }
 void QueueEngine::Execute(Operation operation, OperationDone done) {
   absl::Status rejected = ValidateOperation(operation);
   if (rejected.ok()) {
-    absl::MutexLock lock(&mu_);
-    if (!accepting_) {
-      rejected = EngineShutDownError();
-    } else if (pending_ == queue_depth_max_) {
-      rejected = absl::ResourceExhaustedError(absl::StrCat(
+    Message message{std::move(operation), std::move(done), nullptr};
+    rejected = Enqueue(message);
+    if (rejected.ok()) return;
+    done = std::move(message.done);
+  }
+  // Rejected up front: complete on the caller's thread.
+  std::move(done)(std::move(rejected));
+}
+
+void QueueEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                               BatchDone done) {
+  absl::Status rejected = ValidateBatchSize(operations.size());
+  if (rejected.ok()) {
+    Message message;
+    message.batch = std::make_unique<BatchMessage>(
+        BatchMessage{std::move(operations), atomic, std::move(done)});
+    rejected = Enqueue(message);
+    if (rejected.ok()) return;
+    done = std::move(message.batch->done);
+  }
+  std::move(done)(std::move(rejected));
+}
+
+absl::Status QueueEngine::Enqueue(Message& message) {
+  uint64_t position = tail_.load(std::memory_order_relaxed);
+  Slot* slot = nullptr;
+  for (;;) {
+    if ((position & kClosedBit) != 0) return EngineShutDownError();
+    slot = &slots_[position % queue_depth_max_];
+    const uint64_t sequence = slot->sequence.load(std::memory_order_acquire);
+    const auto lag = static_cast<int64_t>(sequence - 2 * position);
+    if (lag == 0) {
+      // The slot is free for `position`: claim it (a failed exchange
+      // reloads `position`).
+      if (tail_.compare_exchange_weak(position, position + 1,
+                                      std::memory_order_relaxed)) {
+        break;
+      }
+    } else if (lag < 0) {
+      // The consumer has not freed this slot since the last lap: full.
+      return absl::ResourceExhaustedError(absl::StrCat(
           "the queue engine already holds its limit of ", queue_depth_max_,
-          " waiting operations (queue_depth_max); retry later"));
+          " waiting operations or batches (queue_depth_max); retry later"));
     } else {
-      Message& slot = slots_[(head_ + pending_) % queue_depth_max_];
-      slot.operation = std::move(operation);
-      slot.done = std::move(done);
-      ++pending_;
-      return;
+      position = tail_.load(std::memory_order_relaxed);
     }
   }
-  // Rejected up front: complete on the caller's thread, outside mu_.
-  std::move(done)(std::move(rejected));
+  slot->message = std::move(message);
+  // Publish (seq_cst: paired with the consumer's sleeping_ store, see the
+  // header), then wake the consumer if it went to sleep.
+  slot->sequence.store(2 * position + 1);
+  if (sleeping_.load()) {
+    absl::MutexLock lock(&sleep_mu_);
+  }
+  return absl::OkStatus();
 }
 
 void QueueEngine::Shutdown() {
   // Joining from the consumer thread would wait for itself forever.
   BANK_CHECK(consumer_id_.load() != std::this_thread::get_id());
   absl::MutexLock shutdown_lock(&shutdown_mu_);
+  tail_.fetch_or(kClosedBit);
   {
-    absl::MutexLock lock(&mu_);
-    accepting_ = false;
+    // Unlocking makes a sleeping consumer re-evaluate its condition.
+    absl::MutexLock lock(&sleep_mu_);
   }
   // The consumer drains every accepted operation before it exits.
   if (consumer_.joinable()) consumer_.join();
 }
 
 QueueEngineStats QueueEngine::stats() const {
-  absl::MutexLock lock(&mu_);
-  return stats_;
+  return {stats_batches_.load(std::memory_order_relaxed),
+          stats_operations_.load(std::memory_order_relaxed)};
 }
 
 void QueueEngine::Run() {
   consumer_id_.store(std::this_thread::get_id());
-  while (TakeBatch()) ApplyBatch();
+  while (WaitForWork()) {
+    TakeBatch();
+    ApplyBatch();
+  }
 }
 
 void QueueEngine::AssertConsumerThread() const {
@@ -70,39 +132,97 @@ void QueueEngine::AssertConsumerThread() const {
              std::this_thread::get_id());
 }
 
-bool QueueEngine::TakeBatch() {
+bool QueueEngine::WaitForWork() {
   AssertConsumerThread();
-  size_t first = 0;
-  size_t count = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &QueueEngine::HasWorkOrClosed));
-    // Closed and drained: every accepted operation has been completed.
-    if (pending_ == 0) return false;
-    first = head_;
-    // A batch never wraps around the ring, so it is one contiguous run.
-    count = std::min({pending_, kBatchSizeMax, queue_depth_max_ - head_});
+  for (;;) {
+    for (int spin = 0; spin < kSpinCountMax; ++spin) {
+      if (IsPublished(head_)) return true;
+      const uint64_t tail = tail_.load();
+      // Closed, and every claimed position consumed: all accepted
+      // operations have been completed.
+      if (tail == (head_ | kClosedBit)) return false;
+      CpuRelax();
+    }
+    if ((tail_.load() & kClosedBit) != 0) {
+      // Closed, but a producer is between its claim and its publish (it
+      // never blocks there): give it the core.
+      std::this_thread::yield();
+      continue;
+    }
+    absl::MutexLock lock(&sleep_mu_);
+    wait_position_ = head_;
+    sleeping_.store(true);
+    sleep_mu_.Await(absl::Condition(this, &QueueEngine::HasWorkOrClosed));
+    sleeping_.store(false, std::memory_order_relaxed);
   }
-  // Outside mu_: producers keep filling other slots meanwhile.
+}
+
+void QueueEngine::TakeBatch() {
+  AssertConsumerThread();
   BANK_CHECK(batch_.empty());
-  for (size_t i = first; i < first + count; ++i) {
-    batch_.push_back(std::move(slots_[i]));
-    slots_[i].done = nullptr;  // A moved-from AnyInvocable is unspecified.
-  }
-  absl::MutexLock lock(&mu_);
-  head_ = (head_ + count) % queue_depth_max_;
-  pending_ -= count;
-  ++stats_.batches;
-  stats_.operations += count;
-  return true;
+  size_t operations = 0;
+  // At least one message; then as many as are published, up to
+  // kBatchSizeMax operations.
+  do {
+    Slot& slot = slots_[head_ % queue_depth_max_];
+    batch_.push_back(std::move(slot.message));
+    operations += batch_.back().batch == nullptr
+                      ? 1
+                      : batch_.back().batch->operations.size();
+    // Free the slot for the next lap before applying anything.
+    slot.sequence.store(2 * (head_ + queue_depth_max_),
+                        std::memory_order_release);
+    ++head_;
+  } while (operations < kBatchSizeMax && IsPublished(head_));
+  stats_batches_.fetch_add(1, std::memory_order_relaxed);
+  stats_operations_.fetch_add(operations, std::memory_order_relaxed);
 }
 
 void QueueEngine::ApplyBatch() {
   AssertConsumerThread();
-  for (Message& message : batch_) {
-    std::move(message.done)(Apply(message.operation));
-  }
+  for (Message& message : batch_) ApplyMessage(message);
   batch_.clear();
+}
+
+void QueueEngine::ApplyMessage(Message& message) {
+  if (message.batch == nullptr) {
+    std::move(message.done)(Apply(message.operation));
+    return;
+  }
+  BatchMessage& batch = *message.batch;
+  BatchResults results;
+  if (batch.atomic) {
+    results = ApplyAtomic(batch.operations);
+  } else {
+    results.reserve(batch.operations.size());
+    for (const Operation& operation : batch.operations) {
+      // Validated here, not in ExecuteBatch, so an invalid operation fails
+      // alone, in order.
+      absl::Status valid = ValidateOperation(operation);
+      results.push_back(valid.ok() ? Apply(operation)
+                                   : absl::StatusOr<OperationResult>(valid));
+    }
+  }
+  std::move(batch.done)(std::move(results));
+}
+
+BatchResults QueueEngine::ApplyAtomic(
+    const std::vector<Operation>& operations) {
+  AssertConsumerThread();
+  AtomicBatchOutcome outcome = PlanAtomicBatch(
+      operations, balances_.size(), accounts_max_,
+      [this](const std::string& account_id) -> std::optional<int64_t> {
+        auto account = balances_.find(account_id);
+        if (account == balances_.end()) return std::nullopt;
+        return account->second;
+      },
+      [this](const Operation& operation) { latency_.Spend(operation); });
+  if (outcome.applied) {
+    for (const AccountWrite& write : outcome.writes) {
+      balances_[write.account_id] = write.balance;
+    }
+  }
+  return std::move(outcome.results);
 }
 
 // The functions below run on the consumer thread only, so they read and

@@ -3,27 +3,41 @@
 // One consumer thread owns every balance, in plain unlocked data. Execute()
 // validates the operation on the caller's thread, then puts it, with its
 // completion, on a bounded multi-producer single-consumer queue and returns
-// at once. The consumer takes whatever is pending as one batch (at most
-// kBatchSizeMax operations), applies the batch in order and runs each
-// completion right after its operation. A transfer is atomic for free: one
-// thread applies it, and nothing else ever touches a balance.
+// at once; ExecuteBatch() puts a whole batch there as ONE message (one
+// hand-off per batch, whatever its size). The consumer takes whatever is
+// pending, up to kBatchSizeMax operations per pass, applies it in order and
+// runs each completion right after its operation (or batch). A transfer, and
+// an atomic batch, is atomic for free: one thread applies it, and nothing
+// else ever touches a balance.
 //
-// The single-consumer rule: balances_ and batch_ are read and written ONLY by
-// the consumer thread, without any lock. Every function that touches them
-// asserts that it runs on that thread (BANK_CHECK), so a future change that
-// breaks the rule stops the process instead of racing.
+// The single-consumer rule: balances_, batch_ and head_ are read and written
+// ONLY by the consumer thread, without any lock. Every function that touches
+// them asserts that it runs on that thread (BANK_CHECK), so a future change
+// that breaks the rule stops the process instead of racing.
 //
-// The queue is a ring of queue_depth_max preallocated slots behind mu_.
-// Producers write a slot under mu_; the consumer claims the pending slots
-// under mu_, moves their messages into batch_ without the lock, and frees
-// the slots again under mu_ BEFORE applying anything, so the queue depth
-// counts operations waiting for the consumer, not the batch it is applying.
-// A full queue completes the operation at once, on the caller's thread, with
+// The queue is a ring of queue_depth_max preallocated slots with no lock on
+// the hot path (Dmitry Vyukov's bounded queue, single consumer): each slot
+// carries a sequence number saying whose turn it is. A producer claims the
+// next position with one compare-and-swap on tail_, writes the message into
+// the slot and publishes it by advancing the slot's sequence; the consumer
+// reads published slots in order, moves each message out and frees its slot
+// at once, BEFORE applying anything, so the queue depth counts messages
+// waiting for the consumer, not the ones it is applying. A full ring
+// completes the operation (or batch) at once, on the caller's thread, with
 // kResourceExhausted: memory never grows with the load.
 //
-// Wake-ups: the consumer sleeps (absl::Mutex::Await) only when the queue is
-// empty; absl::Mutex re-evaluates its condition only while it sleeps, so a
-// busy consumer costs producers nothing extra.
+// Limits: a batch is one message, so it takes one slot of queue_depth_max,
+// and at most queue_depth_max * kBatchOperationsMax operations can wait. A
+// consumer pass takes messages until it holds kBatchSizeMax operations, but
+// always at least one message, so a batch of up to kBatchOperationsMax
+// operations is applied in one pass, unsplit.
+//
+// Wake-ups: when the ring is empty the consumer spins briefly
+// (kSpinCountMax), then sleeps on sleep_mu_ after raising sleeping_; a
+// producer takes sleep_mu_ (to wake it) only when it sees sleeping_ raised,
+// so a busy consumer costs producers one load. Both sides use sequentially
+// consistent operations for the publish/flag pair, so a wake-up is never
+// missed: either the producer sees the flag, or the consumer sees the slot.
 //
 // Completions run on the consumer thread (or on the caller's thread for an
 // operation rejected up front). A completion may call Execute() again, but
@@ -37,6 +51,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,8 +67,8 @@ namespace bank {
 
 // QueueEngineStats: how the consumer has been batching, for benchmarks.
 struct QueueEngineStats {
-  uint64_t batches = 0;     // Batches the consumer took.
-  uint64_t operations = 0;  // Operations in those batches.
+  uint64_t batches = 0;     // Passes the consumer made over the queue.
+  uint64_t operations = 0;  // Operations in those passes.
 
   double mean_batch_size() const {
     return batches == 0 ? 0.0 : static_cast<double>(operations) / batches;
@@ -62,9 +77,13 @@ struct QueueEngineStats {
 
 class QueueEngine final : public AccountEngine {
  public:
-  // The most operations the consumer applies between two visits to the
-  // queue; bounds how long producers wait for a freed slot.
+  // The most operations the consumer takes in one pass (at least one
+  // message); bounds how long producers wait for a freed slot.
   static constexpr size_t kBatchSizeMax = 1024;
+  // How many times the consumer polls an empty ring before it sleeps: a
+  // few microseconds, enough to catch a producer that is mid-stream, short
+  // enough not to steal a shared core.
+  static constexpr int kSpinCountMax = 256;
 
   // Uses options.accounts_max, options.queue_depth_max (>= 1) and
   // options.latency; `hook` is for tests (see latency_injector.h) and runs on
@@ -77,51 +96,82 @@ class QueueEngine final : public AccountEngine {
   QueueEngine& operator=(const QueueEngine&) = delete;
 
   void Execute(Operation operation, OperationDone done) override;
-  void Shutdown() override ABSL_LOCKS_EXCLUDED(shutdown_mu_, mu_);
+  void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                    BatchDone done) override;
+  void Shutdown() override ABSL_LOCKS_EXCLUDED(shutdown_mu_, sleep_mu_);
   const char* Name() const override { return "queue"; }
 
   // stats answers the batching counters so far.
-  QueueEngineStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+  QueueEngineStats stats() const;
 
  private:
+  struct BatchMessage {
+    std::vector<Operation> operations;
+    bool atomic = false;
+    BatchDone done;
+  };
+  // A single operation (operation, done) or, when batch is set, a batch.
   struct Message {
     Operation operation;
     OperationDone done;
+    std::unique_ptr<BatchMessage> batch;
   };
+  struct alignas(64) Slot {
+    // == 2 * position: free for the producer of `position`;
+    // == 2 * position + 1: published; == 2 * (position + queue_depth_max):
+    // freed for the next lap. (Doubled so that "published" and "free for
+    // the next lap" differ even when queue_depth_max is 1.)
+    std::atomic<uint64_t> sequence{0};
+    Message message;
+  };
+  // Set in tail_ by Shutdown(): no position can be claimed any more.
+  static constexpr uint64_t kClosedBit = uint64_t{1} << 63;
+
+  // Producers.
+  absl::Status Enqueue(Message& message) ABSL_LOCKS_EXCLUDED(sleep_mu_);
 
   // Consumer thread only.
   void Run();
-  bool TakeBatch() ABSL_LOCKS_EXCLUDED(mu_);
+  bool WaitForWork() ABSL_LOCKS_EXCLUDED(sleep_mu_);
+  void TakeBatch();
   void ApplyBatch();
+  void ApplyMessage(Message& message);
+  BatchResults ApplyAtomic(const std::vector<Operation>& operations);
   absl::StatusOr<OperationResult> Apply(const Operation& operation);
   absl::StatusOr<OperationResult> Open(const Operation& operation);
   absl::StatusOr<OperationResult> Transfer(const Operation& operation,
                                            int64_t& from, int64_t& to);
   void AssertConsumerThread() const;
 
-  bool HasWorkOrClosed() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return pending_ > 0 || !accepting_;
+  bool IsPublished(uint64_t position) const {
+    return slots_[position % queue_depth_max_].sequence.load() ==
+           2 * position + 1;
+  }
+  bool HasWorkOrClosed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sleep_mu_) {
+    return IsPublished(wait_position_) || (tail_.load() & kClosedBit) != 0;
   }
 
   // Constant after construction.
   const size_t accounts_max_;
   const size_t queue_depth_max_;
   const LatencyInjector latency_;
+  const std::unique_ptr<Slot[]> slots_;
 
-  // The ring. The vector itself never changes size. A slot belongs to
-  // whoever holds mu_, except while TakeBatch() moves the claimed slots
-  // [head_, head_ + n) out without the lock: producers cannot write them
-  // then, because pending_ still counts them.
-  std::vector<Message> slots_;
-
-  mutable absl::Mutex mu_;
-  size_t head_ ABSL_GUARDED_BY(mu_) = 0;     // Oldest pending slot.
-  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;  // Accepted, not yet claimed.
-  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
-  QueueEngineStats stats_ ABSL_GUARDED_BY(mu_);
+  // The next position a producer claims, plus kClosedBit once shut down.
+  alignas(64) std::atomic<uint64_t> tail_{0};
+  // Raised by the consumer just before it sleeps.
+  alignas(64) std::atomic<bool> sleeping_{false};
+  // Guards nothing but wait_position_: the consumer sleeps on it, and a
+  // producer or Shutdown() locks and unlocks it to make absl::Mutex
+  // re-evaluate the consumer's condition.
+  absl::Mutex sleep_mu_;
+  uint64_t wait_position_ ABSL_GUARDED_BY(sleep_mu_) = 0;
+  std::atomic<uint64_t> stats_batches_{0};
+  std::atomic<uint64_t> stats_operations_{0};
 
   // Owned by the consumer thread (see the single-consumer rule above).
   std::atomic<std::thread::id> consumer_id_{};
+  alignas(64) uint64_t head_ = 0;  // The next position to consume.
   absl::flat_hash_map<std::string, int64_t> balances_;
   std::vector<Message> batch_;
 

@@ -25,6 +25,54 @@ void UnsafeEngine::Execute(Operation operation, OperationDone done) {
   gate_.Exit();
 }
 
+void UnsafeEngine::ExecuteBatch(std::vector<Operation> operations,
+                                bool atomic, BatchDone done) {
+  if (absl::Status size = ValidateBatchSize(operations.size()); !size.ok()) {
+    std::move(done)(std::move(size));
+    return;
+  }
+  if (!gate_.TryEnter()) {
+    std::move(done)(EngineShutDownError());
+    return;
+  }
+  BatchResults results;
+  if (atomic) {
+    results = ApplyAtomic(operations);
+  } else {
+    results.reserve(operations.size());
+    for (const Operation& operation : operations) {
+      results.push_back(balances_.Apply(operation, *this));
+    }
+  }
+  std::move(done)(std::move(results));
+  gate_.Exit();
+}
+
+BatchResults UnsafeEngine::ApplyAtomic(
+    const std::vector<Operation>& operations) {
+  // THE BUG again, batch-sized: read everything, plan, write back.
+  AtomicBatchOutcome outcome = PlanAtomicBatch(
+      operations, balances_.Size(), balances_.accounts_max(),
+      [this](const std::string& account_id) -> std::optional<int64_t> {
+        Balance* balance = balances_.Find(account_id);
+        if (balance == nullptr) return std::nullopt;
+        return balance->load();
+      },
+      [this](const Operation& operation) { latency_.Spend(operation); });
+  if (outcome.applied) {
+    for (const AccountWrite& write : outcome.writes) {
+      if (write.opened) {
+        // Lost (see the header) if someone opened it meanwhile.
+        balances_.Insert(write.account_id, NewAccount(write.balance))
+            .IgnoreError();
+      } else {
+        balances_.Find(write.account_id)->store(write.balance);
+      }
+    }
+  }
+  return std::move(outcome.results);
+}
+
 std::unique_ptr<UnsafeEngine::Balance> UnsafeEngine::NewAccount(
     int64_t balance) {
   return std::make_unique<Balance>(balance);

@@ -15,6 +15,14 @@
 // Validation is the same as every engine's: insufficient funds and overflow
 // are reported from the balance that was read (possibly stale already).
 //
+// Batches: a non-atomic batch applies its operations one by one, each as
+// Execute() would. An atomic batch reads every balance it needs, checks all
+// its operations against those reads (PlanAtomicBatch), then writes the
+// results back: a lone atomic batch is all-or-nothing, but concurrent
+// operations can be lost under it exactly like under a transfer, and an
+// account opened by someone else between the read and the write stays
+// theirs (the batch's open of it is silently lost).
+//
 // Thread safety: all public methods may be called from any thread at once
 // (that is the point); completions run on the caller's thread.
 
@@ -25,6 +33,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -50,6 +59,8 @@ class UnsafeEngine final : public AccountEngine {
   UnsafeEngine& operator=(const UnsafeEngine&) = delete;
 
   void Execute(Operation operation, OperationDone done) override;
+  void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                    BatchDone done) override;
   void Shutdown() override;
   const char* Name() const override { return "unsafe"; }
 
@@ -65,6 +76,8 @@ class UnsafeEngine final : public AccountEngine {
                                                 Balance& balance);
   absl::StatusOr<OperationResult> Transfer(const Operation& operation,
                                            Balance& from, Balance& to);
+
+  BatchResults ApplyAtomic(const std::vector<Operation>& operations);
 
   // Constant after construction.
   const LatencyInjector latency_;

@@ -58,6 +58,30 @@ void ModelEngine::Execute(Operation operation, OperationDone done) {
                       : Apply(operation));
 }
 
+void ModelEngine::ExecuteBatch(std::vector<Operation> operations,
+                               bool atomic, BatchDone done) {
+  if (absl::Status size = ValidateBatchSize(operations.size()); !size.ok()) {
+    std::move(done)(std::move(size));
+    return;
+  }
+  if (shut_down_) {
+    std::move(done)(EngineShutDownError());
+    return;
+  }
+  const std::map<std::string, int64_t> before = balances_;
+  BatchResults results;
+  for (size_t i = 0; i < operations.size(); ++i) {
+    results.push_back(Apply(operations[i]));
+    if (atomic && !results.back().ok()) {
+      balances_ = before;
+      results = AbortedBatchResults(operations.size(), i,
+                                    results.back().status());
+      break;
+    }
+  }
+  std::move(done)(std::move(results));
+}
+
 absl::StatusOr<OperationResult> ModelEngine::Apply(const Operation& operation) {
   if (absl::Status valid = ValidateOperation(operation); !valid.ok()) {
     return valid;

@@ -52,6 +52,10 @@ class ModelEngine final : public AccountEngine {
   explicit ModelEngine(size_t accounts_max) : accounts_max_(accounts_max) {}
 
   void Execute(Operation operation, OperationDone done) override;
+  // An atomic batch copies every balance, applies in order and puts the
+  // copy back on the first failure.
+  void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                    BatchDone done) override;
   void Shutdown() override { shut_down_ = true; }
   const char* Name() const override { return "model"; }
 

@@ -33,6 +33,12 @@ struct PendingOperation {
   OperationDone done;
 };
 
+struct PendingBatch {
+  std::vector<Operation> operations;
+  bool atomic = false;
+  BatchDone done;
+};
+
 // FakeEngine records each operation with its completion; the test completes
 // them. Thread-safe: gRPC threads call Execute, the test thread the rest.
 class FakeEngine final : public AccountEngine {
@@ -41,8 +47,29 @@ class FakeEngine final : public AccountEngine {
     absl::MutexLock lock(&mutex_);
     pending_.push_back({std::move(operation), std::move(done)});
   }
+  void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                    BatchDone done) override {
+    absl::MutexLock lock(&mutex_);
+    batches_.push_back({std::move(operations), atomic, std::move(done)});
+  }
   void Shutdown() override {}
   const char* Name() const override { return "fake"; }
+
+  // TakeNextBatch waits at most kWaitTimeout for a batch and answers it.
+  std::optional<PendingBatch> TakeNextBatch() {
+    absl::MutexLock lock(&mutex_);
+    if (!mutex_.AwaitWithTimeout(
+            absl::Condition(this, &FakeEngine::HasPendingBatch),
+            kWaitTimeout)) {
+      return std::nullopt;
+    }
+    PendingBatch next = std::move(batches_.front());
+    batches_.pop_front();
+    return next;
+  }
+  bool HasPendingBatch() const ABSL_SHARED_LOCKS_REQUIRED(mutex_) {
+    return !batches_.empty();
+  }
 
   // TakeNext waits at most kWaitTimeout for an operation and answers it.
   std::optional<PendingOperation> TakeNext() {
@@ -67,6 +94,7 @@ class FakeEngine final : public AccountEngine {
  private:
   absl::Mutex mutex_;
   std::deque<PendingOperation> pending_ ABSL_GUARDED_BY(mutex_);
+  std::deque<PendingBatch> batches_ ABSL_GUARDED_BY(mutex_);
 };
 
 // Call: one asynchronous client call's state.
