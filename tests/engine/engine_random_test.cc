@@ -7,7 +7,10 @@
 // operation goes to the engine under test and to ModelEngine. The engine is
 // driven both one operation at a time and pipelined (a window of operations
 // in flight, which makes the queue engine apply real batches; one thread's
-// operations apply in submission order, so the answers must not change).
+// operations apply in submission order, so the answers must not change),
+// and batched (random batches of 1 to kBatchOperationsMaxForTest operations,
+// atomic or not, up to kBatchWindowMax batches in flight, against the
+// model's ExecuteBatch).
 // Replay: the seed is printed with every failure; set BANK_TEST_SEED to rerun
 // it.
 
@@ -37,6 +40,13 @@ constexpr size_t kAccountsMaxForTest = 5;
 // Operations in flight at once in the pipelined mode (capped by the queue
 // depth, so that a full queue never answers instead of the engine).
 constexpr size_t kPipelineWindowMax = 256;
+
+// Batched mode: operations per batch, and batches in flight at once (capped
+// by the queue depth too).
+constexpr size_t kBatchOperationsMaxForTest = 24;
+constexpr size_t kBatchWindowMax = 4;
+
+enum class Mode { kSerial, kPipelined, kBatched };
 
 const char* const kAccountIds[] = {"a", "b", "c", "d", "e", "f", "马伊琍"};
 
@@ -124,11 +134,76 @@ std::vector<absl::StatusOr<OperationResult>> RunWindow(
   return answers;
 }
 
+struct Batch {
+  std::vector<Operation> operations;
+  bool atomic = false;
+};
+
+// RunBatches executes `batches` on `engine` all at once and answers their
+// outcomes in order, after every completion ran.
+std::vector<absl::StatusOr<BatchResults>> RunBatches(
+    AccountEngine& engine, const std::vector<Batch>& batches) {
+  std::vector<std::optional<absl::StatusOr<BatchResults>>> results(
+      batches.size());
+  absl::BlockingCounter pending(static_cast<int>(batches.size()));
+  for (size_t i = 0; i < batches.size(); ++i) {
+    engine.ExecuteBatch(
+        batches[i].operations, batches[i].atomic,
+        [&results, &pending, i](absl::StatusOr<BatchResults> result) {
+          results[i] = std::move(result);
+          pending.DecrementCount();
+        });
+  }
+  pending.Wait();
+  std::vector<absl::StatusOr<BatchResults>> answers;
+  for (auto& result : results) answers.push_back(*std::move(result));
+  return answers;
+}
+
+// RunBatched drives `engine` and `model` with random batches; answers the
+// number of operations sent and records every status code seen.
+int RunBatched(AccountEngine& engine, AccountEngine& model, absl::BitGen& gen,
+               size_t window_max, absl::flat_hash_set<absl::StatusCode>& codes) {
+  int index = 0;
+  while (index < kOperationsPerRun) {
+    std::vector<Batch> window(window_max);
+    for (Batch& batch : window) {
+      batch.atomic = absl::Bernoulli(gen, 0.5);
+      const size_t size = absl::Uniform<size_t>(
+          absl::IntervalClosed, gen, 1, kBatchOperationsMaxForTest);
+      for (size_t i = 0; i < size; ++i) {
+        batch.operations.push_back(RandomOperation(gen));
+      }
+    }
+    std::vector<absl::StatusOr<BatchResults>> answers =
+        RunBatches(engine, window);
+    for (size_t b = 0; b < window.size(); ++b) {
+      const Batch& batch = window[b];
+      absl::StatusOr<BatchResults> expected =
+          ExecuteBatchAndWait(model, batch.operations, batch.atomic);
+      EXPECT_TRUE(expected.ok()) << expected.status();
+      EXPECT_TRUE(answers[b].ok()) << answers[b].status();
+      if (!expected.ok() || !answers[b].ok()) return index;
+      EXPECT_EQ(answers[b]->size(), batch.operations.size());
+      if (::testing::Test::HasFailure()) return index;
+      SCOPED_TRACE(batch.atomic ? "atomic batch" : "batch");
+      for (size_t i = 0; i < batch.operations.size(); ++i, ++index) {
+        codes.insert((*expected)[i].status().code());
+        ExpectSameAnswer((*expected)[i], (*answers[b])[i],
+                         batch.operations[i], index);
+        if (::testing::Test::HasFailure()) return index;
+      }
+    }
+  }
+  return index;
+}
+
 class EngineRandomTest
-    : public ::testing::TestWithParam<std::tuple<EngineConfig, bool>> {};
+    : public ::testing::TestWithParam<std::tuple<EngineConfig, Mode>> {};
 
 TEST_P(EngineRandomTest, MatchesTheModel) {
-  const auto& [config, pipelined] = GetParam();
+  const auto& [config, mode] = GetParam();
+  const bool pipelined = mode == Mode::kPipelined;
   const uint64_t seed = TestSeed();
   SCOPED_TRACE(
       absl::StrCat("seed ", seed, " (rerun: BANK_TEST_SEED=", seed, ")"));
@@ -140,6 +215,12 @@ TEST_P(EngineRandomTest, MatchesTheModel) {
       pipelined ? std::min(kPipelineWindowMax, config.queue_depth_max) : 1;
   absl::flat_hash_set<absl::StatusCode> codes_seen;
   int index = 0;
+  if (mode == Mode::kBatched) {
+    index = RunBatched(*engine, model, gen,
+                       std::min(kBatchWindowMax, config.queue_depth_max),
+                       codes_seen);
+    if (::testing::Test::HasFailure()) return;
+  }
   while (index < kOperationsPerRun) {
     std::vector<Operation> window;
     while (window.size() < window_max &&
@@ -173,15 +254,24 @@ TEST_P(EngineRandomTest, MatchesTheModel) {
     EXPECT_TRUE(codes_seen.contains(code))
         << "no operation answered " << absl::StatusCodeToString(code);
   }
+  if (mode != Mode::kBatched) return;
+  for (absl::StatusCode code : {absl::StatusCode::kAborted}) {
+    EXPECT_TRUE(codes_seen.contains(code))
+        << "no operation answered " << absl::StatusCodeToString(code);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     RealEngines, EngineRandomTest,
     ::testing::Combine(::testing::ValuesIn(RealEngineConfigs()),
-                       ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<EngineConfig, bool>>& info) {
+                       ::testing::Values(Mode::kSerial, Mode::kPipelined,
+                                         Mode::kBatched)),
+    [](const ::testing::TestParamInfo<std::tuple<EngineConfig, Mode>>& info) {
+      const Mode mode = std::get<1>(info.param);
       return absl::StrCat(std::get<0>(info.param).label,
-                          std::get<1>(info.param) ? "_pipelined" : "_serial");
+                          mode == Mode::kSerial      ? "_serial"
+                          : mode == Mode::kPipelined ? "_pipelined"
+                                                     : "_batched");
     });
 
 }  // namespace
