@@ -114,6 +114,14 @@ BatchResults MutexEngine::ApplyAtomic(
   return std::move(outcome.results);
 }
 
+// HeldBalance reads a balance whose lock the caller holds, from a lambda
+// the analysis cannot see into; AssertHeld() checks it at run time.
+int64_t MutexEngine::HeldBalance(const Account& account)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  account.mu.AssertHeld();
+  return account.balance;
+}
+
 // The number of locks is dynamic, which clang's analysis cannot follow: the
 // accounts' mutexes are taken and released by hand, in ascending id order
 // (`ids` is sorted and `accounts` parallel to it).
@@ -135,7 +143,7 @@ AtomicBatchOutcome MutexEngine::PlanUnderAccountLocks(
       [&find](const std::string& account_id) -> std::optional<int64_t> {
         Account* account = find(account_id);
         if (account == nullptr) return std::nullopt;
-        return account->balance;
+        return HeldBalance(*account);
       },
       [this](const Operation& operation) { latency_.Spend(operation); });
   if (outcome.applied) {

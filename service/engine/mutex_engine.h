@@ -88,6 +88,7 @@ class MutexEngine final : public AccountEngine {
       const std::vector<Operation>& operations,
       const std::vector<std::string>& ids,
       const std::vector<Account*>& accounts, size_t accounts_count);
+  static int64_t HeldBalance(const Account& account);
 
   // Constant after construction.
   const LatencyInjector latency_;
