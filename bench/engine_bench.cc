@@ -17,10 +17,15 @@
 // counted in the `rejected` counter. Time is wall-clock (UseRealTime), so
 // items_per_second is the whole process's throughput.
 //
+// Each benchmark runs kRepetitionsDefault times (unless
+// --benchmark_repetitions says otherwise) and reports its median, mean,
+// stddev, min and max: the spread says how far a rerun may land.
+//
 // Abseil's deadlock detection is off unless --absl_deadlock_detection is
 // given (see main). Run: engine_bench --benchmark_min_time=0.2 (bench/e2e.sh
 // runs it and writes docs/BENCHMARKS.md).
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -51,6 +56,9 @@ constexpr int64_t kSpreadAccounts = 10'000;
 // fail for lack of funds (each moves 1 unit).
 constexpr int64_t kInitialBalance = int64_t{1} << 50;
 constexpr int kThreadCountMax = 16;
+// Repetitions per benchmark unless --benchmark_repetitions is given: enough
+// for a median and a min-max spread (issue 10).
+constexpr int kRepetitionsDefault = 5;
 
 enum class Mix { kDepositWithdraw, kTransfer };
 
@@ -245,6 +253,17 @@ void RegisterAll() {
           benchmark->Threads(threads);
         }
         benchmark->UseRealTime()->MeasureProcessCPUTime();
+        // The spread, next to Google Benchmark's mean, median and stddev:
+        // one number hides how much a shared machine moves the figure.
+        benchmark
+            ->ComputeStatistics("min",
+                                [](const std::vector<double>& values) {
+                                  return *std::min_element(values.begin(),
+                                                           values.end());
+                                })
+            ->ComputeStatistics("max", [](const std::vector<double>& values) {
+              return *std::max_element(values.begin(), values.end());
+            });
       }
     }
   }
@@ -266,6 +285,18 @@ bool TakeDeadlockDetectionFlag(int& argc, char** argv) {
   return found;
 }
 
+// HasFlag answers whether argv holds `name` (as --name=value).
+bool HasFlag(int argc, char** argv, std::string_view name) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg(argv[i]);
+    if (arg.size() > name.size() && arg.substr(0, name.size()) == name &&
+        arg[name.size()] == '=') {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 }  // namespace bank
 
@@ -278,6 +309,18 @@ int main(int argc, char** argv) {
   if (!bank::TakeDeadlockDetectionFlag(argc, argv)) {
     absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   }
+  // Every figure is a median over kRepetitionsDefault runs with its min and
+  // max unless the command line says otherwise.
+  std::vector<char*> args(argv, argv + argc);
+  std::string repetitions = absl::StrCat("--benchmark_repetitions=",
+                                         bank::kRepetitionsDefault);
+  std::string aggregates = "--benchmark_report_aggregates_only=true";
+  if (!bank::HasFlag(argc, argv, "--benchmark_repetitions")) {
+    args.push_back(repetitions.data());
+    args.push_back(aggregates.data());
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   bank::RegisterAll();
