@@ -77,7 +77,8 @@ void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
 }  // namespace
 
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
-    const std::string& target, int64_t count) {
+    const std::string& target, int64_t count,
+    const client::ChannelSecurity& security) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int64_t i = 0; i < count; ++i) {
     grpc::ChannelArguments args;
@@ -85,8 +86,9 @@ std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
     // a local pool and a distinct arg keep each channel on its own.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("bank.channel_id", static_cast<int>(i));
-    channels.push_back(grpc::CreateCustomChannel(
-        target, grpc::InsecureChannelCredentials(), args));
+    security.ApplyTo(args);
+    channels.push_back(
+        grpc::CreateCustomChannel(target, security.credentials, args));
   }
   return channels;
 }

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"
+#include "client/tls_options.h"
 #include "grpcpp/channel.h"
 
 namespace bank::loadgen {
@@ -30,9 +31,11 @@ inline constexpr absl::Duration kControlDeadline = absl::Seconds(60);
 inline constexpr absl::Duration kConnectDeadline = absl::Seconds(5);
 
 // MakeChannels answers `count` channels to `target` that never share a TCP
-// connection (each has its own subchannel pool and a distinct channel arg).
+// connection (each has its own subchannel pool and a distinct channel arg),
+// plaintext or TLS as `security` says.
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
-    const std::string& target, int64_t count);
+    const std::string& target, int64_t count,
+    const client::ChannelSecurity& security);
 
 // CheckReachable sends one GetBalance for `probe_account_id` (any answer
 // from a bank server will do, NOT_FOUND included). Answers kUnavailable with

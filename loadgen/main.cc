@@ -22,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "client/tls_options.h"
 #include "loadgen/article.h"
 #include "loadgen/config.h"
 #include "loadgen/control.h"
@@ -80,16 +81,22 @@ bool IsOurFlag(absl::string_view name) {
   for (const char* known : kFlagNames) {
     if (name == known) return true;
   }
+  for (const char* known : client::kClientTlsFlagNames) {
+    if (name == known) return true;
+  }
   return false;
+}
+
+void PrintFlagHelp(const char* name) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  std::printf("  --%s  %s (default: \"%s\")\n", name, flag->Help().c_str(),
+              flag->DefaultValue().c_str());
 }
 
 void PrintHelp() {
   std::printf("%s\n\nFlags:\n", absl::ProgramUsageMessage().data());
-  for (const char* name : kFlagNames) {
-    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    std::printf("  --%s  %s (default: \"%s\")\n", name, flag->Help().c_str(),
-                flag->DefaultValue().c_str());
-  }
+  for (const char* name : kFlagNames) PrintFlagHelp(name);
+  for (const char* name : client::kClientTlsFlagNames) PrintFlagHelp(name);
 }
 
 // ParseArgs sets our flags from argv ("--name=value" or "--name value").
@@ -233,8 +240,11 @@ int Main(int argc, char** argv) {
   }
   absl::StatusOr<LoadgenConfig> config = MakeConfig(ReadFlags());
   if (!config.ok()) return Fail(config.status());
+  absl::StatusOr<client::ChannelSecurity> security =
+      client::MakeChannelSecurity(client::ReadClientTlsFlags());
+  if (!security.ok()) return Fail(security.status());
   const std::vector<std::shared_ptr<grpc::Channel>> channels =
-      MakeChannels(config->target, config->connections);
+      MakeChannels(config->target, config->connections, *security);
   std::unique_ptr<bank::v1::BankService::Stub> stub =
       bank::v1::BankService::NewStub(channels[0]);
   absl::Status reachable =

@@ -17,6 +17,7 @@ packages=(
   libbenchmark-dev                   # Google Benchmark
   clang libclang-rt-14-dev           # -Wthread-safety and the sanitizers
   python3                            # JSON checks in tests and scripts
+  openssl                            # throwaway CA and certificates in the TLS tests
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(gnuplot-nox util-linux procps)

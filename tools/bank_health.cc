@@ -6,6 +6,10 @@
 // healthy and 1 as unhealthy; it reserves 2, so the probe never uses it.
 //
 //   bank_health --target=127.0.0.1:50051 --deadline=2s
+//   bank_health --target=bank:50051 --tls_ca=ca.pem --tls_cert=probe.pem
+//       --tls_key=probe.key        (TLS; mutual TLS with --tls_cert/key)
+//
+// The --tls_* flags are client/tls_options.h's, shared with bank_loadgen.
 
 #include <array>
 #include <cstdio>
@@ -19,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/tls_options.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -72,9 +77,10 @@ std::string StatusCodeName(grpc::StatusCode code) {
 
 // Probe asks once and answers the exit code, printing one line either way.
 int Probe(const std::string& target, absl::Duration deadline,
-          const std::string& service) {
-  auto channel =
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+          const std::string& service, const client::ChannelSecurity& security) {
+  grpc::ChannelArguments args;
+  security.ApplyTo(args);
+  auto channel = grpc::CreateCustomChannel(target, security.credentials, args);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
@@ -109,7 +115,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Asks a gRPC server's grpc.health.v1.Health/Check once; exits 0 when "
       "SERVING, 1 otherwise.\nUsage: bank_health [--target=HOST:PORT] "
-      "[--deadline=2s] [--service=NAME]");
+      "[--deadline=2s] [--service=NAME]\n"
+      "       [--tls_ca=FILE [--tls_cert=FILE --tls_key=FILE] "
+      "[--tls_server_name=NAME]]");
   const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
     std::fprintf(stderr, "bank_health: unexpected argument '%s'\n",
@@ -122,6 +130,13 @@ int main(int argc, char** argv) {
                  absl::FormatDuration(bank::kDeadlineMax).c_str());
     return bank::kExitNotServing;
   }
+  absl::StatusOr<bank::client::ChannelSecurity> security =
+      bank::client::MakeChannelSecurity(bank::client::ReadClientTlsFlags());
+  if (!security.ok()) {
+    std::fprintf(stderr, "bank_health: %s\n",
+                 std::string(security.status().message()).c_str());
+    return bank::kExitNotServing;
+  }
   return bank::Probe(absl::GetFlag(FLAGS_target), deadline,
-                     absl::GetFlag(FLAGS_service));
+                     absl::GetFlag(FLAGS_service), *security);
 }

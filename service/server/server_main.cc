@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -24,6 +25,7 @@
 #include "service/engine/engine_factory.h"
 #include "service/engine/process_tuning.h"
 #include "service/server/server_runner.h"
+#include "service/server/server_security.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
           "host:port to serve on. Port 0 picks a free port; the bound address "
@@ -54,6 +56,21 @@ ABSL_FLAG(uint64_t, queue_depth_max, bank::kQueueDepthMaxDefault,
 ABSL_FLAG(absl::Duration, shutdown_grace, bank::kShutdownGraceDefault,
           "After SIGINT/SIGTERM, how long in-flight RPCs may still run before "
           "they are cancelled, e.g. '5s'.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain to serve TLS with (needs --tls_key). Empty: "
+          "plaintext, which must never face an untrusted network.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificate(s): with it, mutual TLS; a client must show a "
+          "certificate signed by one of them or the handshake fails.");
+ABSL_FLAG(std::string, authz_policy, "",
+          "gRPC authorization policy (JSON) over the client certificate's "
+          "name and the method, e.g. docker/authz-policy.json; a call it does "
+          "not allow answers PERMISSION_DENIED.");
+ABSL_FLAG(absl::Duration, reload_interval, bank::kReloadIntervalDefault,
+          "How often the --tls_* files and --authz_policy are re-read from "
+          "disk (whole seconds), so rotated certificates and policy edits "
+          "apply without a restart.");
 
 namespace bank {
 namespace {
@@ -65,6 +82,7 @@ constexpr int kExitUsage = 2;
 
 struct ServerMainConfig {
   ServerConfig server;
+  ServerSecurityConfig security;
   EngineOptions engine;
   std::vector<InitialAccount> accounts;
 };
@@ -77,6 +95,13 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
   if (config.server.shutdown_grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--shutdown_grace must not be negative");
   }
+  config.security.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  config.security.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  config.security.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
+  config.security.authz_policy_path = absl::GetFlag(FLAGS_authz_policy);
+  config.security.reload_interval = absl::GetFlag(FLAGS_reload_interval);
+  absl::Status security = ValidateServerSecurityConfig(config.security);
+  if (!security.ok()) return security;
   config.engine.engine = absl::GetFlag(FLAGS_engine);
   config.engine.accounts_max = absl::GetFlag(FLAGS_accounts_max);
   config.engine.queue_depth_max = absl::GetFlag(FLAGS_queue_depth_max);
@@ -145,6 +170,14 @@ int Main(int argc, char** argv) {
   // so that every thread inherits the mask: see server_runner.h.
   absl::Status status = BlockShutdownSignals();
   if (!status.ok()) return Fail(kExitFailure, status);
+
+  // After the mask: gRPC's file watchers start threads here.
+  absl::StatusOr<ServerSecurity> security =
+      MakeServerSecurity(config->security);
+  if (!security.ok()) return Fail(kExitUsage, security.status());
+  config->server.security = *std::move(security);
+  std::fprintf(stderr, "bank_server: %s\n",
+               config->server.security.description.c_str());
 
   absl::StatusOr<std::unique_ptr<AccountEngine>> engine =
       CreateEngine(config->engine);

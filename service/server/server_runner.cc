@@ -77,7 +77,10 @@ std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen_address,
-                           grpc::InsecureServerCredentials(), &port);
+                           config.security.credentials != nullptr
+                               ? config.security.credentials
+                               : grpc::InsecureServerCredentials(),
+                           &port);
   builder.SetMaxReceiveMessageSize(kRequestBytesMax);
   // gRPC binds with SO_REUSEPORT by default, which would let a second
   // server share a taken port, each with its own balances, splitting the

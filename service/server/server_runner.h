@@ -26,12 +26,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
+#include "service/server/server_security.h"
 
 namespace grpc {
 class Service;
@@ -55,6 +56,9 @@ struct ServerConfig {
   std::string listen_address = "0.0.0.0:50051";  // host:port; port 0 = any.
   bool log_ops = false;  // One stdout line per applied operation.
   absl::Duration shutdown_grace = kShutdownGraceDefault;
+  // security: TLS credentials and authz policy (server_security.h);
+  // default plaintext, every call allowed.
+  ServerSecurity security;
 };
 
 // InitialAccount: an account the server opens before it starts serving.
