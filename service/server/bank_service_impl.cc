@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/engine/operation.h"
 #include "service/server/grpc_status.h"
+#include "service/engine/operation.h"
 
 namespace bank {
 namespace {
