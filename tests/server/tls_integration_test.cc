@@ -182,8 +182,10 @@ class TlsTest : public ::testing::Test {
 
   static std::unique_ptr<ServerProcess> Start(std::vector<std::string> flags) {
     flags.push_back("--accounts=main:80");
+    Subprocess::Options options;
+    options.capture_stderr = true;
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(BANK_SERVER_PATH, flags);
+        ServerProcess::Start(BANK_SERVER_PATH, flags, options);
     EXPECT_TRUE(server.ok()) << server.status();
     return server.ok() ? *std::move(server) : nullptr;
   }
@@ -360,6 +362,21 @@ TEST_F(TlsTest, PolicyAllowsAndDeniesAsWrittenAndReloads) {
   // The new policy no longer lets the admin open accounts.
   EXPECT_EQ(admin.Open("u", 0).status.error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+
+  // A broken edit is reported and the last valid policy stays in force.
+  ASSERT_TRUE(pki_->WriteFile("policy.json", "{\"name\": \"half").ok());
+  const absl::Time reported_by = absl::Now() + kReloadWaitMax;
+  while (!absl::StrContains(server->process().stderr_text(), "reload failed") &&
+         absl::Now() < reported_by) {
+    // Reads the server's stderr while waiting; it must not exit.
+    ASSERT_FALSE(server->process().WaitForExit(kPollInterval));
+  }
+  EXPECT_TRUE(absl::StrContains(server->process().stderr_text(),
+                                "keeping the previous policy"))
+      << server->process().stderr_text();
+  EXPECT_EQ(reader.GetBalance("t").status.error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(teller.GetBalance("t").status.ok());
 }
 
 TEST_F(TlsTest, LoadgenAndHealthProbeSpeakTls) {
