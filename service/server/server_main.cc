@@ -64,9 +64,10 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA certificate(s): with it, mutual TLS; a client must show a "
           "certificate signed by one of them or the handshake fails.");
 ABSL_FLAG(std::string, authz_policy, "",
-          "gRPC authorization policy (JSON) over the client certificate's "
-          "name and the method, e.g. docker/authz-policy.json; a call it does "
-          "not allow answers PERMISSION_DENIED.");
+          "Authorization policy in gRPC's JSON format (docs/SERVER.md) over "
+          "the client certificate's names and the method, e.g. "
+          "docker/authz-policy.json; a call it does not allow answers "
+          "PERMISSION_DENIED. Needs --tls_cert.");
 ABSL_FLAG(absl::Duration, reload_interval, bank::kReloadIntervalDefault,
           "How often the --tls_* files and --authz_policy are re-read from "
           "disk (whole seconds), so rotated certificates and policy edits "

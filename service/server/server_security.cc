@@ -39,8 +39,8 @@ absl::Status CheckReadableFile(const std::string& flag,
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", flag, ": cannot read \"", path, "\": ", std::strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": cannot open \"", path, "\""));
   }
   return absl::OkStatus();
 }
