@@ -21,6 +21,7 @@
 #ifndef BANK_CLIENT_TLS_OPTIONS_H_
 #define BANK_CLIENT_TLS_OPTIONS_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
 

@@ -14,7 +14,6 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
-#include "grpcpp/support/status.h"
 #include "service/server/authz_authorizer.h"
 
 namespace bank {

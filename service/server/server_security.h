@@ -26,6 +26,7 @@
 #ifndef BANK_SERVICE_SERVER_SERVER_SECURITY_H_
 #define BANK_SERVICE_SERVER_SERVER_SECURITY_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
