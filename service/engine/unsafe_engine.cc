@@ -117,4 +117,10 @@ absl::StatusOr<OperationResult> UnsafeEngine::Transfer(
   return OperationResult{*from_balance, *to_balance};
 }
 
+EngineStats UnsafeEngine::Stats() const {
+  EngineStats stats;
+  stats.accounts_open = balances_.Size();
+  return stats;
+}
+
 }  // namespace bank

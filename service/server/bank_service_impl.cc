@@ -4,12 +4,13 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/server/grpc_status.h"
 #include "service/engine/operation.h"
+#include "service/server/grpc_status.h"
 
 namespace bank {
 namespace {
@@ -33,33 +34,47 @@ void WriteLogLine(const std::string& line) {
   } while (written < 0 && errno == EINTR);
 }
 
+// FinishRpc records the RPC in `metrics` (if any) and finishes it.
+void FinishRpc(grpc::ServerUnaryReactor* reactor, MethodMetrics* metrics,
+               std::chrono::steady_clock::time_point started,
+               const grpc::Status& status) {
+  if (metrics != nullptr) metrics->Finished(started, status.error_code());
+  reactor->Finish(status);
+}
+
 // Submit runs `operation` on `engine` and finishes the RPC from its
 // completion: on success `fill` writes the response (and the log line is
 // written), then Finish carries the operation's status. `actor` lives in the
-// request, which stays valid until Finish.
+// request, which stays valid until Finish. `metrics` (nullable) sees the RPC
+// start here and finish in FinishRpc.
 template <typename Fill>
 grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
+                                 MethodMetrics* metrics,
                                  grpc::CallbackServerContext* context,
                                  const std::string& actor, Operation operation,
                                  Fill fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const std::chrono::steady_clock::time_point started =
+      metrics != nullptr ? metrics->Started()
+                         : std::chrono::steady_clock::time_point();
   const absl::Status actor_status = ValidateActor(actor);
   if (!actor_status.ok()) {
-    reactor->Finish(ToGrpcStatus(actor_status));
+    FinishRpc(reactor, metrics, started, ToGrpcStatus(actor_status));
     return reactor;
   }
   std::string log_line =
       log_ops ? FormatOperationLogLine(operation, actor) : std::string();
-  engine.Execute(
-      std::move(operation),
-      [reactor, fill = std::move(fill), log_line = std::move(log_line)](
-          absl::StatusOr<OperationResult> result) mutable {
-        if (result.ok()) {
-          fill(*result);
-          WriteLogLine(log_line);
-        }
-        reactor->Finish(ToGrpcStatus(result.status()));
-      });
+  engine.Execute(std::move(operation),
+                 [reactor, metrics, started, fill = std::move(fill),
+                  log_line = std::move(log_line)](
+                     absl::StatusOr<OperationResult> result) mutable {
+                   if (result.ok()) {
+                     fill(*result);
+                     WriteLogLine(log_line);
+                   }
+                   FinishRpc(reactor, metrics, started,
+                             ToGrpcStatus(result.status()));
+                 });
   return reactor;
 }
 
@@ -102,6 +117,11 @@ std::string FormatOperationLogLine(const Operation& operation,
 BankServiceImpl::BankServiceImpl(AccountEngine& engine, Options options)
     : engine_(engine), options_(options) {}
 
+MethodMetrics* BankServiceImpl::Metrics(RpcMethod method) const {
+  return options_.metrics == nullptr ? nullptr
+                                     : &options_.metrics->method(method);
+}
+
 grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
     grpc::CallbackServerContext* context,
     const bank::v1::OpenAccountRequest* request,
@@ -109,7 +129,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
   Operation operation{OperationKind::kOpen, request->account_id(), "",
                       request->initial_balance()};
   return Submit(
-      engine_, options_.log_ops, context, NoActor(), std::move(operation),
+      engine_, options_.log_ops, Metrics(RpcMethod::kOpenAccount), context,
+      NoActor(), std::move(operation),
       [request, response](const OperationResult& result) {
         response->mutable_account()->set_account_id(request->account_id());
         response->mutable_account()->set_balance(result.balance);
@@ -122,8 +143,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
     bank::v1::DepositResponse* response) {
   Operation operation{OperationKind::kDeposit, request->account_id(), "",
                       request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
-                std::move(operation),
+  return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kDeposit),
+                context, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);
                 });
@@ -135,8 +156,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::Withdraw(
     bank::v1::WithdrawResponse* response) {
   Operation operation{OperationKind::kWithdraw, request->account_id(), "",
                       request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
-                std::move(operation),
+  return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kWithdraw),
+                context, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);
                 });
@@ -148,8 +169,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::Transfer(
     bank::v1::TransferResponse* response) {
   Operation operation{OperationKind::kTransfer, request->from_account_id(),
                       request->to_account_id(), request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
-                std::move(operation),
+  return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kTransfer),
+                context, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_from_balance(result.balance);
                   response->set_to_balance(result.to_balance);
@@ -161,8 +182,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::GetBalance(
     const bank::v1::GetBalanceRequest* request,
     bank::v1::GetBalanceResponse* response) {
   Operation operation{OperationKind::kGetBalance, request->account_id(), "", 0};
-  return Submit(engine_, options_.log_ops, context, NoActor(),
-                std::move(operation),
+  return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kGetBalance),
+                context, NoActor(), std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);
                 });

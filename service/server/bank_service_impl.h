@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "bank/v1/bank.grpc.pb.h"
 #include "service/engine/account_engine.h"
+#include "service/server/metrics.h"
 
 namespace bank {
 
@@ -34,6 +35,10 @@ class BankServiceImpl final : public bank::v1::BankService::CallbackService {
  public:
   struct Options {
     bool log_ops = false;  // One stdout line per applied operation.
+    // Counts every RPC that reaches a handler (by method and code), its
+    // latency and the RPCs in flight; nullptr: no metrics. Not owned; must
+    // outlive the service.
+    RpcMetrics* metrics = nullptr;
   };
 
   // `engine` is not owned and must outlive the service, and every RPC: shut
@@ -62,6 +67,9 @@ class BankServiceImpl final : public bank::v1::BankService::CallbackService {
       bank::v1::GetBalanceResponse* response) override;
 
  private:
+  // Metrics answers `method`'s instruments, or nullptr without metrics.
+  MethodMetrics* Metrics(RpcMethod method) const;
+
   AccountEngine& engine_;
   const Options options_;
 };

@@ -10,6 +10,8 @@
 //
 // (kListeningLinePrefix, the bound address with the port the kernel chose
 // for port 0, and the engine name). Tests and scripts wait for that line.
+// With metrics_listen_address set, the /metrics endpoint (MetricsHttpServer)
+// starts first and the line ends in " metrics=HOST:PORT", its bound address.
 //
 // Shutdown: SIGINT and SIGTERM are blocked in every thread (see
 // BlockShutdownSignals) and the main thread takes them with sigwait(), so no
@@ -59,6 +61,8 @@ struct ServerConfig {
   // security: TLS credentials and authz policy (server_security.h);
   // default plaintext, every call allowed.
   ServerSecurity security;
+  // HOST:PORT for Prometheus's /metrics over HTTP; "" (default): none.
+  std::string metrics_listen_address;
 };
 
 // InitialAccount: an account the server opens before it starts serving.
@@ -88,7 +92,8 @@ absl::Status BlockShutdownSignals();
 
 // RunServer serves `engine` as configured until SIGINT or SIGTERM, then
 // shuts down as described above (including engine.Shutdown()) and returns
-// OK. Answers an error, without serving, if the address cannot be bound.
+// OK. Answers an error, without serving, if the address (or the metrics
+// address) cannot be bound.
 // Requires BlockShutdownSignals() to have run on the main thread first.
 absl::Status RunServer(const ServerConfig& config, AccountEngine& engine);
 
@@ -98,10 +103,12 @@ absl::Status RunServer(const ServerConfig& config, AccountEngine& engine);
 // `service` as configured (config.log_ops is the service's business), prints
 // the listening line with `engine_name`, waits for SIGINT or SIGTERM, shuts
 // the server down with the grace period, and then calls `after_stop`.
+// `listening_suffix` is appended to the listening line.
 absl::Status ServeUntilSignal(const ServerConfig& config,
                               grpc::Service& service,
                               absl::string_view engine_name,
-                              absl::FunctionRef<void()> after_stop);
+                              absl::FunctionRef<void()> after_stop,
+                              absl::string_view listening_suffix = "");
 
 }  // namespace bank
 
