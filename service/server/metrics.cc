@@ -1,7 +1,6 @@
 #include "service/server/metrics.h"
 
-#include <algorithm>
-#include <utility>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "service/engine/check.h"
@@ -13,52 +12,43 @@
 
 namespace bank {
 
-Histogram::Histogram(std::vector<double> upper_bounds)
-    : upper_bounds_(std::move(upper_bounds)),
-      bucket_counts_(new std::atomic<uint64_t>[upper_bounds_.size() + 1]) {
-  BANK_CHECK(std::is_sorted(upper_bounds_.begin(), upper_bounds_.end()));
-  for (size_t i = 0; i <= upper_bounds_.size(); ++i) bucket_counts_[i] = 0;
-}
+namespace {
+constexpr double kNanosPerSecond = 1e9;
+}  // namespace
 
-void Histogram::Observe(double value) {
-  // A linear scan: ~20 bounds, cheaper than a binary search's branches.
+void LatencyHistogram::Observe(int64_t nanos) {
+  if (nanos < 0) nanos = 0;
+  // A linear scan over 18 bounds: short, and most RPCs stop in the first few.
   size_t bucket = 0;
-  while (bucket < upper_bounds_.size() && value > upper_bounds_[bucket]) {
+  while (bucket < std::size(kBoundsNanos) && nanos > kBoundsNanos[bucket]) {
     ++bucket;
   }
   bucket_counts_[bucket].fetch_add(1, std::memory_order_relaxed);
-  // std::atomic<double>::fetch_add is C++20; a relaxed CAS loop instead.
-  double sum = sum_.load(std::memory_order_relaxed);
-  while (!sum_.compare_exchange_weak(sum, sum + value,
-                                     std::memory_order_relaxed)) {
-  }
+  sum_nanos_.fetch_add(static_cast<uint64_t>(nanos), std::memory_order_relaxed);
 }
 
-HistogramSnapshot Histogram::Snapshot() const {
+HistogramSnapshot LatencyHistogram::Snapshot() const {
   HistogramSnapshot snapshot;
-  snapshot.upper_bounds = upper_bounds_;
-  for (size_t i = 0; i <= upper_bounds_.size(); ++i) {
-    snapshot.bucket_counts.push_back(
-        bucket_counts_[i].load(std::memory_order_relaxed));
+  for (int64_t bound : kBoundsNanos) {
+    snapshot.upper_bounds.push_back(static_cast<double>(bound) /
+                                    kNanosPerSecond);
   }
-  snapshot.sum = sum_.load(std::memory_order_relaxed);
+  for (const std::atomic<uint64_t>& count : bucket_counts_) {
+    snapshot.bucket_counts.push_back(count.load(std::memory_order_relaxed));
+  }
+  snapshot.sum =
+      static_cast<double>(sum_nanos_.load(std::memory_order_relaxed)) /
+      kNanosPerSecond;
   return snapshot;
-}
-
-std::vector<double> RpcLatencyBoundsSeconds() {
-  return {0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-          0.0025,   0.005,   0.01,   0.025,   0.05,   0.1,
-          0.25,     0.5,     1,      2.5,     5,      10};
 }
 
 void MethodMetrics::Finished(std::chrono::steady_clock::time_point started,
                              int code) {
-  const std::chrono::duration<double> elapsed =
-      std::chrono::steady_clock::now() - started;
-  latency_seconds_.Observe(elapsed.count());
+  latency_.Observe(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now() - started)
+                       .count());
   if (code < 0 || code >= kStatusCodeCount) code = 2;  // UNKNOWN.
   codes_[code].Increment();
-  in_flight_->Add(-1);
 }
 
 uint64_t MethodMetrics::Count(int code) const {
@@ -66,8 +56,17 @@ uint64_t MethodMetrics::Count(int code) const {
   return codes_[code].Value();
 }
 
-RpcMetrics::RpcMetrics() {
-  for (MethodMetrics& method : methods_) method.in_flight_ = &in_flight_;
+uint64_t MethodMetrics::InFlight() const {
+  uint64_t finished = 0;
+  for (const Counter& code : codes_) finished += code.Value();
+  const uint64_t started = started_.Value();
+  return started > finished ? started - finished : 0;
+}
+
+uint64_t RpcMetrics::InFlight() const {
+  uint64_t in_flight = 0;
+  for (const MethodMetrics& method : methods_) in_flight += method.InFlight();
+  return in_flight;
 }
 
 const char* MethodName(RpcMethod method) {
@@ -146,7 +145,7 @@ void RenderRpcs(const RpcMetrics& rpcs, PrometheusTextWriter& out) {
              "bank.v1.BankService RPCs inside a handler or waiting for the "
              "engine.",
              MetricType::kGauge);
-  out.Sample("bank_rpcs_in_flight", {}, static_cast<double>(rpcs.InFlight()));
+  out.Sample("bank_rpcs_in_flight", {}, rpcs.InFlight());
 }
 
 void RenderQueue(const QueueStats& queue, PrometheusTextWriter& out) {

@@ -27,18 +27,23 @@ using ::testing::Not;
 constexpr int kOk = 0;
 constexpr int kNotFound = 5;
 
-TEST(HistogramTest, ValueOnABoundCountsInThatBucket) {
-  Histogram histogram({1, 2, 4});
-  histogram.Observe(0.5);
-  histogram.Observe(1);  // le="1": bounds are inclusive.
-  histogram.Observe(1.5);
-  histogram.Observe(4);
-  histogram.Observe(100);  // Above every bound: the +Inf bucket.
+TEST(LatencyHistogramTest, ValueOnABoundCountsInThatBucketInSeconds) {
+  LatencyHistogram histogram;
+  histogram.Observe(10'000);          // 10 us: the first bucket (le 25 us).
+  histogram.Observe(25'000);          // le="2.5e-05": bounds are inclusive.
+  histogram.Observe(25'001);          // The next bucket (le 50 us).
+  histogram.Observe(-5);              // A clock step back counts as 0.
+  histogram.Observe(20'000'000'000);  // 20 s: above every bound, +Inf.
   const HistogramSnapshot snapshot = histogram.Snapshot();
-  EXPECT_EQ(snapshot.upper_bounds, (std::vector<double>{1, 2, 4}));
-  EXPECT_EQ(snapshot.bucket_counts, (std::vector<uint64_t>{2, 1, 1, 1}));
-  EXPECT_DOUBLE_EQ(snapshot.sum, 107);
+  ASSERT_EQ(snapshot.upper_bounds.size(), LatencyHistogram::kBucketCount - 1);
+  EXPECT_DOUBLE_EQ(snapshot.upper_bounds.front(), 25e-6);
+  EXPECT_DOUBLE_EQ(snapshot.upper_bounds.back(), 10);
+  ASSERT_EQ(snapshot.bucket_counts.size(), LatencyHistogram::kBucketCount);
+  EXPECT_EQ(snapshot.bucket_counts[0], 3u);
+  EXPECT_EQ(snapshot.bucket_counts[1], 1u);
+  EXPECT_EQ(snapshot.bucket_counts.back(), 1u);
   EXPECT_EQ(snapshot.Count(), 5u);
+  EXPECT_DOUBLE_EQ(snapshot.sum, 20.000060001);
 }
 
 TEST(RpcMetricsTest, CountsByMethodAndCodeAndTracksInFlight) {
@@ -46,13 +51,16 @@ TEST(RpcMetricsTest, CountsByMethodAndCodeAndTracksInFlight) {
   MethodMetrics& withdraw = rpcs.method(RpcMethod::kWithdraw);
   const auto first = withdraw.Started();
   const auto second = withdraw.Started();
-  EXPECT_EQ(rpcs.InFlight(), 2);
+  const auto other = rpcs.method(RpcMethod::kDeposit).Started();
+  EXPECT_EQ(rpcs.InFlight(), 3u);
   withdraw.Finished(first, kOk);
   withdraw.Finished(second, kNotFound);
-  EXPECT_EQ(rpcs.InFlight(), 0);
+  EXPECT_EQ(rpcs.InFlight(), 1u);
+  rpcs.method(RpcMethod::kDeposit).Finished(other, kOk);
+  EXPECT_EQ(rpcs.InFlight(), 0u);
   EXPECT_EQ(withdraw.Count(kOk), 1u);
   EXPECT_EQ(withdraw.Count(kNotFound), 1u);
-  EXPECT_EQ(rpcs.method(RpcMethod::kDeposit).Count(kOk), 0u);
+  EXPECT_EQ(rpcs.method(RpcMethod::kDeposit).Count(kOk), 1u);
   EXPECT_EQ(withdraw.Latency().Count(), 2u);
   EXPECT_GE(withdraw.Latency().sum, 0.0);
 }
