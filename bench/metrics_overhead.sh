@@ -13,7 +13,9 @@
 # Usage: bench/metrics_overhead.sh [REPETITIONS] [SECONDS]   (default 7, 5)
 # Environment: BANK_BENCH_BUILD_DIR (default build/release), with
 # bank_server and bank_loadgen built; BANK_BENCH_ACCOUNTS (default 10000),
-# BANK_BENCH_CONCURRENCY (default 64).
+# BANK_BENCH_CONCURRENCY (default 64); BANK_BENCH_TSV: also write each run
+# as a line "repetition, server (plain|metrics), rps, load" to this file
+# (bench/e2e.sh does, for docs/BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/server.sh
@@ -23,6 +25,7 @@ seconds=${2:-5}
 build_dir=${BANK_BENCH_BUILD_DIR:-build/release}
 accounts=${BANK_BENCH_ACCOUNTS:-10000}
 concurrency=${BANK_BENCH_CONCURRENCY:-64}
+tsv=${BANK_BENCH_TSV:-}
 server=$build_dir/service/server/bank_server
 loadgen=$build_dir/loadgen/bank_loadgen
 work=$(mktemp -d)
@@ -56,27 +59,34 @@ start plain
 start metrics --metrics_listen=127.0.0.1:0
 metrics_address=$(sed -n 's/.* metrics=\([^ ]*\).*/\1/p' "$work/metrics.log")
 
-# run NAME: one bank_loadgen run against server NAME; prints its RPS.
+# run NAME REPETITION: one bank_loadgen run against server NAME; prints its
+# RPS (and appends it to the TSV file, if any).
 run() {
-  local name=$1 target_var="address_$1"
+  local name=$1 target_var="address_$1" rps
   "${client_cpu[@]}" "$loadgen" --target="${!target_var}" \
     --accounts="$accounts" --concurrency="$concurrency" --connections=4 \
     --duration="${seconds}s" --warmup=1s --json="$work/$name.json" \
     >/dev/null 2>&1
-  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["summary"]["rps"]))' \
-    "$work/$name.json"
+  rps=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["summary"]["rps"]))' \
+    "$work/$name.json")
+  if [[ -n $tsv ]]; then
+    printf '%s\t%s\t%s\t%s\n' "$2" "$name" "$rps" \
+      "$(cut -d' ' -f1 /proc/loadavg)" >>"$tsv"
+  fi
+  echo "$rps"
 }
 
+if [[ -n $tsv ]]; then printf 'repetition\tserver\trps\tload\n' >"$tsv"; fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 plain_rps=()
 metrics_rps=()
 for ((i = 1; i <= repetitions; i++)); do
   if ((i % 2 == 1)); then
-    plain_rps+=("$(run plain)")
-    metrics_rps+=("$(run metrics)")
+    plain_rps+=("$(run plain "$i")")
+    metrics_rps+=("$(run metrics "$i")")
   else
-    metrics_rps+=("$(run metrics)")
-    plain_rps+=("$(run plain)")
+    metrics_rps+=("$(run metrics "$i")")
+    plain_rps+=("$(run plain "$i")")
   fi
   scraped=$(python3 - "$metrics_address" <<'EOF'
 import sys, urllib.request

@@ -13,9 +13,9 @@
 //     service/engine/engine_stats.h), read only when Prometheus asks.
 //
 // Thread safety: every instrument may be updated from any number of threads
-// at once; Render() may run concurrently with updates (a scrape sees each
-// atomic at some recent value; a histogram's buckets, sum and count are not
-// one atomic snapshot, which Prometheus tolerates).
+// at once; RenderMetrics() may run concurrently with updates (a scrape sees
+// each atomic at some recent value; a histogram's sum may lag its buckets
+// by an observation, which Prometheus tolerates).
 
 #ifndef BANK_SERVICE_SERVER_METRICS_H_
 #define BANK_SERVICE_SERVER_METRICS_H_
