@@ -50,9 +50,10 @@ struct HistogramSnapshot {
 
 // QueueStats: the queue engine's queue, between batches.
 struct QueueStats {
-  uint64_t depth = 0;      // bank_engine_queue_depth: operations waiting.
+  // bank_engine_queue_depth: messages waiting (an operation or a batch).
+  uint64_t depth = 0;
   uint64_t depth_max = 0;  // bank_engine_queue_depth_max: the ring's size.
-  // bank_engine_queue_batch_size: operations per batch the consumer took.
+  // bank_engine_queue_batch_size: operations per pass of the consumer.
   HistogramSnapshot batch_sizes;
 };
 

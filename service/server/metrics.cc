@@ -150,7 +150,8 @@ void RenderRpcs(const RpcMetrics& rpcs, PrometheusTextWriter& out) {
 
 void RenderQueue(const QueueStats& queue, PrometheusTextWriter& out) {
   out.Family("bank_engine_queue_depth",
-             "Operations waiting for the queue engine's consumer.",
+             "Messages waiting for the queue engine's consumer (an "
+             "operation, or a whole batch, takes one slot).",
              MetricType::kGauge);
   out.Sample("bank_engine_queue_depth", {}, queue.depth);
   out.Family("bank_engine_queue_depth_max",
@@ -159,7 +160,7 @@ void RenderQueue(const QueueStats& queue, PrometheusTextWriter& out) {
              MetricType::kGauge);
   out.Sample("bank_engine_queue_depth_max", {}, queue.depth_max);
   out.Family("bank_engine_queue_batch_size",
-             "Operations per batch the queue engine's consumer took.",
+             "Operations per pass of the queue engine's consumer.",
              MetricType::kHistogram);
   out.Histogram("bank_engine_queue_batch_size", {}, queue.batch_sizes);
 }
