@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/server/grpc_status.h"
 #include "service/engine/operation.h"
+#include "service/server/grpc_status.h"
 
 namespace bank {
 namespace {
@@ -21,28 +21,23 @@ constexpr size_t kLogLineBytesMax =
     2 * kAccountIdBytesMax + kActorBytesMax + 64;
 static_assert(kLogLineBytesMax <= PIPE_BUF);
 
-// WriteLogLine writes `line` to stdout in one write(2), bypassing stdio's
-// buffer so the line is visible at once. A failed write is dropped: the log
-// is a demonstration aid and must never fail or stall an RPC's answer more
-// than the write itself does.
-void WriteLogLine(const std::string& line) {
-  if (line.empty()) return;
-  ssize_t written;
-  do {
-    written = write(STDOUT_FILENO, line.data(), line.size());
-  } while (written < 0 && errno == EINTR);
-}
-
 // Submit runs `operation` on `engine` and finishes the RPC from its
 // completion: on success `fill` writes the response (and the log line is
 // written), then Finish carries the operation's status. `actor` lives in the
 // request, which stays valid until Finish.
-template <typename Fill>
+template <typename Request, typename Fill>
 grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
                                  grpc::CallbackServerContext* context,
+                                 const Request& request,
                                  const std::string& actor, Operation operation,
                                  Fill fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // The server's own cap is ApplyBatch's; a single operation keeps 4 KiB.
+  const absl::Status size_status = CheckRequestSize(request.ByteSizeLong());
+  if (!size_status.ok()) {
+    reactor->Finish(ToGrpcStatus(size_status));
+    return reactor;
+  }
   const absl::Status actor_status = ValidateActor(actor);
   if (!actor_status.ok()) {
     reactor->Finish(ToGrpcStatus(actor_status));
@@ -79,6 +74,28 @@ absl::Status ValidateActor(const std::string& actor) {
   return absl::OkStatus();
 }
 
+// WriteLogLine writes `line` to stdout in one write(2), bypassing stdio's
+// buffer so the line is visible at once. A failed write is dropped: the log
+// is a demonstration aid and must never fail or stall an RPC's answer more
+// than the write itself does.
+void WriteLogLine(const std::string& line) {
+  if (line.empty()) return;
+  ssize_t written;
+  do {
+    written = write(STDOUT_FILENO, line.data(), line.size());
+  } while (written < 0 && errno == EINTR);
+}
+
+absl::Status CheckRequestSize(size_t request_bytes) {
+  if (request_bytes > static_cast<size_t>(kRequestBytesMax)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request is ", request_bytes,
+                     " bytes; this RPC takes at most ", kRequestBytesMax,
+                     " (ApplyBatch takes up to ", kBatchRequestBytesMax, ")"));
+  }
+  return absl::OkStatus();
+}
+
 std::string FormatOperationLogLine(const Operation& operation,
                                    const std::string& actor) {
   const std::string by = actor.empty() ? "" : absl::StrCat(" ", actor);
@@ -109,8 +126,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
   Operation operation{OperationKind::kOpen, request->account_id(), "",
                       request->initial_balance()};
   return Submit(
-      engine_, options_.log_ops, context, NoActor(), std::move(operation),
-      [request, response](const OperationResult& result) {
+      engine_, options_.log_ops, context, *request, NoActor(),
+      std::move(operation), [request, response](const OperationResult& result) {
         response->mutable_account()->set_account_id(request->account_id());
         response->mutable_account()->set_balance(result.balance);
       });
@@ -122,7 +139,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
     bank::v1::DepositResponse* response) {
   Operation operation{OperationKind::kDeposit, request->account_id(), "",
                       request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
+  return Submit(engine_, options_.log_ops, context, *request, request->actor(),
                 std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);
@@ -135,7 +152,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Withdraw(
     bank::v1::WithdrawResponse* response) {
   Operation operation{OperationKind::kWithdraw, request->account_id(), "",
                       request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
+  return Submit(engine_, options_.log_ops, context, *request, request->actor(),
                 std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);
@@ -148,7 +165,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Transfer(
     bank::v1::TransferResponse* response) {
   Operation operation{OperationKind::kTransfer, request->from_account_id(),
                       request->to_account_id(), request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
+  return Submit(engine_, options_.log_ops, context, *request, request->actor(),
                 std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_from_balance(result.balance);
@@ -161,7 +178,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::GetBalance(
     const bank::v1::GetBalanceRequest* request,
     bank::v1::GetBalanceResponse* response) {
   Operation operation{OperationKind::kGetBalance, request->account_id(), "", 0};
-  return Submit(engine_, options_.log_ops, context, NoActor(),
+  return Submit(engine_, options_.log_ops, context, *request, NoActor(),
                 std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);

@@ -262,7 +262,7 @@ TEST_F(GrpcurlTest, EveryDocumentedErrorAndItsExitCode) {
   EXPECT_EQ(third.exit_code, kResourceExhaustedExit) << third.err;
   EXPECT_THAT(third.err, HasSubstr("Code: ResourceExhausted\n"));
 
-  // A request over kRequestBytesMax (4 KiB) is refused before any handler.
+  // A request over kRequestBytesMax (4 KiB) is refused before the engine.
   const std::string actor(5000, 'x');
   GrpcurlRun large =
       Grpcurl({"bank.v1.BankService/Deposit"},

@@ -218,7 +218,7 @@ TEST_P(ServerTest, AccountLimitIsResourceExhausted) {
 
 TEST_P(ServerTest, RequestOverSizeCapIsResourceExhausted) {
   StartServer({"--accounts=main:80"});
-  // Over kRequestBytesMax, so gRPC rejects it before any handler runs (an
+  // Over kRequestBytesMax, so the handler refuses it before the engine (an
   // actor just over kActorBytesMax is INVALID_ARGUMENT instead, above).
   const std::string huge_actor(kRequestBytesMax + 1, 'z');
   EXPECT_EQ(client_->Deposit("main", 1, huge_actor).status.error_code(),
