@@ -67,8 +67,15 @@ struct InvariantReport {
 
 struct LoadReport {
   LoadgenConfig config;
-  uint64_t count = 0;  // Measured RPCs.
+  // count, warmup_count, rps, status counts and the per-kind figures count
+  // operations: RPCs without --batch, the operations of the batches with it
+  // (latency is still per RPC: each operation carries its RPC's).
+  uint64_t count = 0;  // Measured operations.
   uint64_t warmup_count = 0;
+  int64_t batch = 0;       // Operations per RPC; 0 = single RPCs.
+  uint64_t rpc_count = 0;  // Measured RPCs.
+  double rpcs_per_s = 0;   // Measured RPCs per second.
+  double cpu_us_per_operation = 0;
   uint64_t errors = 0;
   double duration_s = 0;
   double rps = 0;

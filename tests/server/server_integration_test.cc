@@ -286,7 +286,7 @@ TEST_P(ServerTest, ReflectionListsAndDescribesBankService) {
       described.file_descriptor_response().file_descriptor_proto(0)));
   EXPECT_EQ(file.name(), "bank/v1/bank.proto");
   ASSERT_EQ(file.service_size(), 1);
-  EXPECT_EQ(file.service(0).method_size(), 5);
+  EXPECT_EQ(file.service(0).method_size(), 6);  // Five single RPCs, ApplyBatch.
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }
