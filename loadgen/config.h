@@ -91,6 +91,7 @@ struct FlagValues {
   absl::Duration settle = absl::Milliseconds(250);
   uint64_t seed = 1;
   std::string json;
+  std::string html;
   std::string account_prefix;  // Empty = a per-run unique prefix.
   int64_t batch = 0;           // 0 = single-operation RPCs.
 };
@@ -119,6 +120,7 @@ struct LoadgenConfig {
   absl::Duration settle = absl::ZeroDuration();
   uint64_t seed = 0;
   std::string json_path;  // Empty = no JSON report.
+  std::string html_path;  // Empty = no HTML report.
   std::string account_prefix;
   // batch: operations per ApplyBatch RPC (each drawn from the mix), or 0
   // for one single-operation RPC each. --total counts RPCs either way.

@@ -172,14 +172,35 @@ LoadTiming LoadRunner::Run(bool show_progress) {
   for (int64_t i = 0; i < config_.concurrency; ++i) Release(slots_[i]);
   uint64_t last_done = 0;
   int64_t last_ns = run_start_ns_;
+  std::vector<ThroughputSample> timeline;
+  uint64_t sample_rpcs = 0;
+  uint64_t sample_operations = 0;
+  int64_t sample_ns = run_start_ns_;
   while (!all_stopped_.WaitForNotificationWithTimeout(kProgressInterval)) {
-    if (show_progress) PrintProgress(NowNs(), last_done, last_ns);
+    const int64_t now_ns = NowNs();
+    if (show_progress) PrintProgress(now_ns, last_done, last_ns);
+    // Warmup and measured RPCs alike: the timeline shows the whole run.
+    const uint64_t rpcs =
+        done_measured_.load(kRelaxed) + done_warmup_.load(kRelaxed);
+    const uint64_t operations =
+        operations_measured_.load(kRelaxed) + operations_warmup_.load(kRelaxed);
+    const double seconds = static_cast<double>(now_ns - sample_ns) / 1e9;
+    if (seconds > 0 && timeline.size() < kTimelineSamplesMax) {
+      timeline.push_back(
+          {static_cast<double>(now_ns - run_start_ns_) / 1e9,
+           static_cast<double>(rpcs - sample_rpcs) / seconds,
+           static_cast<double>(operations - sample_operations) / seconds});
+    }
+    sample_rpcs = rpcs;
+    sample_operations = operations;
+    sample_ns = now_ns;
   }
   if (show_progress) std::fputs("\n", stderr);
   if (pacer) pacer->join();
   rusage usage_after{};
   getrusage(RUSAGE_SELF, &usage_after);
   LoadTiming timing;
+  timing.timeline = std::move(timeline);
   const int64_t end_ns = last_done_ns_.load();
   timing.measured = absl::Nanoseconds(std::max<int64_t>(
       0, end_ns - std::max(measure_start_ns_, run_start_ns_)));

@@ -39,7 +39,18 @@ namespace bank::loadgen {
 // kProgressInterval: how often the live progress line is redrawn.
 inline constexpr absl::Duration kProgressInterval = absl::Milliseconds(250);
 
+// ThroughputSample: what completed in one kProgressInterval of the run.
+struct ThroughputSample {
+  double elapsed_s = 0;  // End of the interval, from the start of the run.
+  double rpcs_per_s = 0;
+  double operations_per_s = 0;
+};
+// kTimelineSamplesMax bounds the timeline (24 h at 4 samples a second);
+// later samples are dropped.
+inline constexpr size_t kTimelineSamplesMax = 24 * 3600 * 4;
+
 struct LoadTiming {
+  std::vector<ThroughputSample> timeline;  // For the HTML report.
   // measured: from the end of warmup to the completion of the last RPC.
   absl::Duration measured = absl::ZeroDuration();
   uint64_t measured_rpcs = 0;

@@ -236,6 +236,7 @@ LoadReport BuildReport(const LoadgenConfig& config, const LoadTiming& timing,
   LoadReport r;
   r.config = config;
   r.warmup_count = timing.warmup_operations;
+  r.timeline = timing.timeline;
   r.batch = config.batch;
   r.rpc_count = timing.measured_rpcs;
   r.duration_s = absl::ToDoubleSeconds(timing.measured);

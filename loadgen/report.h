@@ -86,6 +86,7 @@ struct LoadReport {
   double cpu_system_s = 0;
   double cpu_us_per_rpc = 0;  // (user + system) / every RPC incl. warmup.
   InvariantReport invariant;
+  std::vector<ThroughputSample> timeline;
 };
 
 // BuildReport assembles the report of a finished run.
@@ -102,6 +103,10 @@ std::string FormatInvariantJson(const InvariantReport& invariant);
 std::string JsonQuote(const std::string& text);
 std::string FormatText(const LoadReport& report);
 std::string FormatJson(const LoadReport& report);
+// FormatHtml: one self-contained page (inline CSS and SVG, no script, no
+// network): verdict, summary, throughput over time, latency histogram and
+// percentiles, status codes, per-kind table. See html_report.cc.
+std::string FormatHtml(const LoadReport& report);
 
 // NameViolations turns a verdict's violations into reports naming accounts.
 std::vector<ViolationReport> NameViolations(
