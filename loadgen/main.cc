@@ -60,6 +60,11 @@ ABSL_FLAG(absl::Duration, settle, absl::Milliseconds(250),
           "until they stop changing");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the operation streams");
 ABSL_FLAG(std::string, json, "", "also write the report as JSON to this file");
+ABSL_FLAG(std::string, html, "",
+          "also write a self-contained HTML report page to this file");
+ABSL_FLAG(int64_t, batch, 0,
+          "operations per ApplyBatch RPC (1 to 8190, each drawn from --mix); "
+          "0 = one single-operation RPC each");
 ABSL_FLAG(std::string, account_prefix, "",
           "prefix of the new accounts' ids (default: unique per run)");
 
@@ -71,11 +76,11 @@ constexpr int kExitViolated = 1;
 constexpr int kExitUsage = 2;
 
 constexpr const char* kFlagNames[] = {
-    "target",       "scenario",      "concurrency", "connections",
-    "total",        "duration",      "warmup",      "rps",
-    "mix",          "amount",        "accounts",    "initial_balance",
-    "use_existing", "deadline",      "settle",      "seed",
-    "json",         "account_prefix"};
+    "target",       "scenario",       "concurrency", "connections",
+    "total",        "duration",       "warmup",      "rps",
+    "mix",          "amount",         "accounts",    "initial_balance",
+    "use_existing", "deadline",       "settle",      "seed",
+    "json",         "account_prefix", "batch",       "html"};
 
 bool IsOurFlag(absl::string_view name) {
   for (const char* known : kFlagNames) {
@@ -157,6 +162,8 @@ FlagValues ReadFlags() {
   f.seed = absl::GetFlag(FLAGS_seed);
   f.json = absl::GetFlag(FLAGS_json);
   f.account_prefix = absl::GetFlag(FLAGS_account_prefix);
+  f.batch = absl::GetFlag(FLAGS_batch);
+  f.html = absl::GetFlag(FLAGS_html);
   return f;
 }
 
@@ -218,6 +225,10 @@ int RunLoadScenario(const LoadgenConfig& config,
   std::fflush(stdout);
   if (!config.json_path.empty()) {
     absl::Status written = WriteFile(config.json_path, FormatJson(report));
+    if (!written.ok()) return Fail(written);
+  }
+  if (!config.html_path.empty()) {
+    absl::Status written = WriteFile(config.html_path, FormatHtml(report));
     if (!written.ok()) return Fail(written);
   }
   return verdict.pass ? kExitPass : kExitViolated;

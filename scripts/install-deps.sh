@@ -19,6 +19,7 @@ packages=(
   clang libclang-rt-14-dev           # -Wthread-safety and the sanitizers
   python3                            # JSON checks in tests and scripts
   openssl                            # throwaway CA and certificates in the TLS tests
+  chromium                           # renders bank_loadgen --html in a test
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(gnuplot-nox util-linux procps)

@@ -22,41 +22,28 @@ constexpr size_t kLogLineBytesMax =
     2 * kAccountIdBytesMax + kActorBytesMax + 64;
 static_assert(kLogLineBytesMax <= PIPE_BUF);
 
-// WriteLogLine writes `line` to stdout in one write(2), bypassing stdio's
-// buffer so the line is visible at once. A failed write is dropped: the log
-// is a demonstration aid and must never fail or stall an RPC's answer more
-// than the write itself does.
-void WriteLogLine(const std::string& line) {
-  if (line.empty()) return;
-  ssize_t written;
-  do {
-    written = write(STDOUT_FILENO, line.data(), line.size());
-  } while (written < 0 && errno == EINTR);
-}
-
-// FinishRpc records the RPC in `metrics` (if any) and finishes it.
-void FinishRpc(grpc::ServerUnaryReactor* reactor, MethodMetrics* metrics,
-               std::chrono::steady_clock::time_point started,
-               const grpc::Status& status) {
-  if (metrics != nullptr) metrics->Finished(started, status.error_code());
-  reactor->Finish(status);
-}
-
 // Submit runs `operation` on `engine` and finishes the RPC from its
 // completion: on success `fill` writes the response (and the log line is
 // written), then Finish carries the operation's status. `actor` lives in the
 // request, which stays valid until Finish. `metrics` (nullable) sees the RPC
 // start here and finish in FinishRpc.
-template <typename Fill>
+template <typename Request, typename Fill>
 grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
                                  MethodMetrics* metrics,
                                  grpc::CallbackServerContext* context,
+                                 const Request& request,
                                  const std::string& actor, Operation operation,
                                  Fill fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const std::chrono::steady_clock::time_point started =
       metrics != nullptr ? metrics->Started()
                          : std::chrono::steady_clock::time_point();
+  // The server's own cap is ApplyBatch's; a single operation keeps 4 KiB.
+  const absl::Status size_status = CheckRequestSize(request.ByteSizeLong());
+  if (!size_status.ok()) {
+    FinishRpc(reactor, metrics, started, ToGrpcStatus(size_status));
+    return reactor;
+  }
   const absl::Status actor_status = ValidateActor(actor);
   if (!actor_status.ok()) {
     FinishRpc(reactor, metrics, started, ToGrpcStatus(actor_status));
@@ -85,11 +72,41 @@ const std::string& NoActor() {
 
 }  // namespace
 
+// FinishRpc records the RPC in `metrics` (if any) and finishes it.
+void FinishRpc(grpc::ServerUnaryReactor* reactor, MethodMetrics* metrics,
+               std::chrono::steady_clock::time_point started,
+               const grpc::Status& status) {
+  if (metrics != nullptr) metrics->Finished(started, status.error_code());
+  reactor->Finish(status);
+}
+
 absl::Status ValidateActor(const std::string& actor) {
   if (actor.size() > kActorBytesMax) {
     return absl::InvalidArgumentError(absl::StrCat("actor is ", actor.size(),
                                                    " bytes long; the limit is ",
                                                    kActorBytesMax));
+  }
+  return absl::OkStatus();
+}
+
+// WriteLogLine writes `line` to stdout in one write(2), bypassing stdio's
+// buffer so the line is visible at once. A failed write is dropped: the log
+// is a demonstration aid and must never fail or stall an RPC's answer more
+// than the write itself does.
+void WriteLogLine(const std::string& line) {
+  if (line.empty()) return;
+  ssize_t written;
+  do {
+    written = write(STDOUT_FILENO, line.data(), line.size());
+  } while (written < 0 && errno == EINTR);
+}
+
+absl::Status CheckRequestSize(size_t request_bytes) {
+  if (request_bytes > static_cast<size_t>(kRequestBytesMax)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request is ", request_bytes,
+                     " bytes; this RPC takes at most ", kRequestBytesMax,
+                     " (ApplyBatch takes up to ", kBatchRequestBytesMax, ")"));
   }
   return absl::OkStatus();
 }
@@ -130,7 +147,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
                       request->initial_balance()};
   return Submit(
       engine_, options_.log_ops, Metrics(RpcMethod::kOpenAccount), context,
-      NoActor(), std::move(operation),
+      *request, NoActor(), std::move(operation),
       [request, response](const OperationResult& result) {
         response->mutable_account()->set_account_id(request->account_id());
         response->mutable_account()->set_balance(result.balance);
@@ -144,7 +161,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
   Operation operation{OperationKind::kDeposit, request->account_id(), "",
                       request->amount()};
   return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kDeposit),
-                context, request->actor(), std::move(operation),
+                context, *request, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);
                 });
@@ -157,7 +174,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Withdraw(
   Operation operation{OperationKind::kWithdraw, request->account_id(), "",
                       request->amount()};
   return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kWithdraw),
-                context, request->actor(), std::move(operation),
+                context, *request, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);
                 });
@@ -170,7 +187,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Transfer(
   Operation operation{OperationKind::kTransfer, request->from_account_id(),
                       request->to_account_id(), request->amount()};
   return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kTransfer),
-                context, request->actor(), std::move(operation),
+                context, *request, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_from_balance(result.balance);
                   response->set_to_balance(result.to_balance);
@@ -183,7 +200,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::GetBalance(
     bank::v1::GetBalanceResponse* response) {
   Operation operation{OperationKind::kGetBalance, request->account_id(), "", 0};
   return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kGetBalance),
-                context, NoActor(), std::move(operation),
+                context, *request, NoActor(), std::move(operation),
                 [response](const OperationResult& result) {
                   response->set_balance(result.balance);
                 });

@@ -81,6 +81,8 @@ const char* MethodName(RpcMethod method) {
       return "Transfer";
     case RpcMethod::kGetBalance:
       return "GetBalance";
+    case RpcMethod::kApplyBatch:
+      return "ApplyBatch";
   }
   return "unknown";
 }
@@ -112,8 +114,8 @@ const char* BankVersion() { return BANK_VERSION; }
 namespace {
 
 constexpr RpcMethod kMethods[kRpcMethodCount] = {
-    RpcMethod::kOpenAccount, RpcMethod::kDeposit, RpcMethod::kWithdraw,
-    RpcMethod::kTransfer, RpcMethod::kGetBalance};
+    RpcMethod::kOpenAccount, RpcMethod::kDeposit,    RpcMethod::kWithdraw,
+    RpcMethod::kTransfer,    RpcMethod::kGetBalance, RpcMethod::kApplyBatch};
 
 void RenderRpcs(const RpcMetrics& rpcs, PrometheusTextWriter& out) {
   out.Family("bank_rpcs_total",

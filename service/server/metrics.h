@@ -78,8 +78,9 @@ enum class RpcMethod {
   kWithdraw,
   kTransfer,
   kGetBalance,
+  kApplyBatch,
 };
-inline constexpr int kRpcMethodCount = 5;
+inline constexpr int kRpcMethodCount = 6;
 // kStatusCodeCount: gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED).
 inline constexpr int kStatusCodeCount = 17;
 

@@ -83,7 +83,8 @@ std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
                                ? config.security.credentials
                                : grpc::InsecureServerCredentials(),
                            &port);
-  builder.SetMaxReceiveMessageSize(kRequestBytesMax);
+  // ApplyBatch's cap; the single-operation handlers check their own 4 KiB.
+  builder.SetMaxReceiveMessageSize(kBatchRequestBytesMax);
   // gRPC binds with SO_REUSEPORT by default, which would let a second
   // server share a taken port, each with its own balances, splitting the
   // clients between them. Failing to start is the honest answer.

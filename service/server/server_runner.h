@@ -3,7 +3,8 @@
 //
 // Startup (RunServer): the standard health service and the reflection plugin
 // are enabled, BankService is registered, the port is bound with requests
-// capped at kRequestBytesMax, and once the server accepts connections one
+// capped at kBatchRequestBytesMax (ApplyBatch's cap; single-operation
+// handlers refuse anything over kRequestBytesMax), and once the server accepts connections one
 // line is printed on stdout and flushed:
 //
 //   bank_server listening on 127.0.0.1:43210 engine=queue
@@ -34,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
+#include "service/server/bank_service_impl.h"
 #include "service/server/server_security.h"
 
 namespace grpc {
@@ -45,11 +47,6 @@ namespace bank {
 // kListeningLinePrefix starts the line printed once the server is up; the
 // bound address follows it, then " engine=NAME".
 inline constexpr char kListeningLinePrefix[] = "bank_server listening on ";
-
-// kRequestBytesMax caps a received message. Our requests are a few ids, an
-// amount and an actor of at most 256 bytes, so 4 KiB is ample and far below
-// gRPC's 4 MiB default; larger requests answer RESOURCE_EXHAUSTED.
-inline constexpr int kRequestBytesMax = 4 * 1024;
 
 // kShutdownGraceDefault: how long in-flight RPCs may run after SIGTERM.
 inline constexpr absl::Duration kShutdownGraceDefault = absl::Seconds(5);
