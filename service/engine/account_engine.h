@@ -70,6 +70,11 @@ class AccountEngine {
 
   // Name is the engine's flag value: "mutex", "queue" or "unsafe".
   virtual const char* Name() const = 0;
+
+  // Healthy answers false while the engine cannot serve (e.g. its database
+  // is unreachable); the server polls it for the gRPC health status. Engines
+  // in memory are always healthy.
+  virtual bool Healthy() const { return true; }
 };
 
 // ExecuteAndWait runs `operation` on `engine` and blocks the calling thread
