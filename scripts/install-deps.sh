@@ -18,6 +18,8 @@ packages=(
   clang libclang-rt-14-dev           # -Wthread-safety and the sanitizers
   python3                            # JSON checks in tests and scripts
   openssl                            # throwaway CA and certificates in the TLS tests
+  libpq-dev                          # libpq: the postgres engine's client
+  postgresql-15                      # PostgreSQL server for the postgres tests
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(gnuplot-nox util-linux procps)
