@@ -25,6 +25,13 @@
 //     operations it carried answer kUnavailable (their outcome is unknown:
 //     the database may have committed them).
 //
+// Ordering: an account's operations go to the connection its id hashes to
+// while that connection is up and has room, so operations on one account
+// from one thread apply in submission order; when it is full or down they
+// may take another connection, and operations on different accounts from
+// one thread may apply in any order (each has its own completion). Across
+// replicas the database's commit order is the order.
+//
 // Thread safety: as AccountEngine: every method from any thread.
 
 #ifndef BANK_SERVICE_POSTGRES_POSTGRES_ENGINE_H_

@@ -126,6 +126,30 @@ bool WatchHealth(ServerProcess& server,
   return false;
 }
 
+TEST(PostgresServerTest, NewerSchemaIsARefusalToStart) {
+  TempPostgres& database = PostgresEnvironment::server();
+  absl::StatusOr<std::string> schema = database.CreateSchema();
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_NE(StartReplica(*schema), nullptr);  // Creates the schema, stops.
+  ASSERT_TRUE(database
+                  .Exec("UPDATE " + *schema +
+                        ".bank_meta SET value = 99 WHERE key = "
+                        "'schema_version'")
+                  .ok());
+  Subprocess::Options options;
+  options.capture_stderr = true;
+  absl::StatusOr<std::unique_ptr<Subprocess>> server =
+      Subprocess::Start(BANK_SERVER_PATH,
+                        {"--listen=127.0.0.1:0", "--engine=postgres",
+                         "--postgres_dsn=" + database.DsnForSchema(*schema)},
+                        options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<ExitStatus> exit = (*server)->Wait(kWaitMax);
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->exited && exit->code == 1) << exit->ToString();
+  EXPECT_THAT((*server)->stderr_text(), ::testing::HasSubstr("version 99"));
+}
+
 TEST(PostgresServerTest, TwoReplicasKeepTheHotAccountExact) {
   absl::StatusOr<std::string> schema =
       PostgresEnvironment::server().CreateSchema();
