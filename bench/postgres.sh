@@ -12,15 +12,21 @@
 # the postmaster and all its children (background workers and the run's
 # backends, which start with the run: each run waits for the previous run's
 # backends to exit) from before the servers start to the end of the load,
-# less the cost of opening the run's accounts (measured by a calibration
-# loadgen run of one RPC on as many fresh accounts, on the same servers just
-# before), divided by the measured RPCs. The postgres engine runs with
+# less the load generator's own reads of every balance before and after the
+# load (measured by a calibration run of one RPC on the same accounts and
+# servers just before), divided by the measured RPCs. The postgres runs use
+# accounts created once in SQL before the sweep ("hot", "a0".."a9999", with
+# bank_loadgen --use_existing): opening goes through one counter row and
+# would make each run wait for 10,000 serial commits first. The postgres engine runs with
 # --postgres_connections=16 per replica (each connection commits one
 # transaction at a time, so connections bound durable throughput).
 # Nothing is pinned: PostgreSQL, servers and load generator share the cores.
 #
 # Usage: bench/postgres.sh [REPETITIONS]   (default 3)
-# Environment: BANK_BENCH_BUILD_DIR (build/release), BANK_BENCH_DURATION_S (8)
+# Environment: BANK_BENCH_BUILD_DIR (build/release), BANK_BENCH_DURATION_S (8),
+#   BANK_BENCH_PG_OPTIONS (more postgres -c settings, for controls such as
+#   "-c synchronous_commit=off"), BANK_BENCH_OUT (docs/BENCHMARKS-postgres.md),
+#   BANK_BENCH_CONFIGS ("queue mutex postgres1 postgres3").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly root=$PWD
@@ -29,7 +35,9 @@ readonly repetitions=${1:-3}
 readonly build_dir=${BANK_BENCH_BUILD_DIR:-$root/build/release}
 readonly duration_s=${BANK_BENCH_DURATION_S:-8}
 readonly concurrency=64
-readonly out_md=$root/docs/BENCHMARKS-postgres.md
+readonly out_md=${BANK_BENCH_OUT:-$root/docs/BENCHMARKS-postgres.md}
+readonly pg_options=${BANK_BENCH_PG_OPTIONS:-}
+read -r -a configs <<<"${BANK_BENCH_CONFIGS:-queue mutex postgres1 postgres3}"
 readonly pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 work=$(mktemp -d /tmp/bank-bench-pg.XXXXXX)
 readonly work
@@ -50,9 +58,25 @@ cmake --build "$build_dir" -j2 --target bank_server bank_loadgen >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg "$pg_bin/initdb" -D "$work/data" -A trust -U postgres -E UTF8 >/dev/null
 as_pg "$pg_bin/pg_ctl" -D "$work/data" -l "$work/pg.log" -w -t 60 \
-  -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c max_connections=100" \
+  -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c max_connections=100 $pg_options" \
   start >/dev/null
 readonly dsn="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+
+psql_do() {
+  as_pg "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -At -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# The postgres runs' accounts: the schema made by bank_server itself, the
+# rows in one INSERT.
+"$build_dir/service/server/bank_server" --listen=127.0.0.1:0 \
+  --engine=postgres --postgres_dsn="$dsn" >"$work/schema.log" 2>&1 &
+pids=($!)
+bank_wait_listening "$work/schema.log" "${pids[0]}" 60 >/dev/null
+kill "${pids[0]}"; wait "${pids[0]}" || true
+pids=()
+psql_do "INSERT INTO bank_accounts SELECT 'a' || g, 100000000 FROM generate_series(0, 9999) g; INSERT INTO bank_accounts VALUES ('hot', 100000000); UPDATE bank_meta SET value = 10001 WHERE key = 'account_count';" >/dev/null
+many_ids=$(seq -f 'a%g' 0 9999 | paste -sd, -)
+readonly many_ids
 
 postmaster_pid() { head -n 1 "$work/data/postmaster.pid"; }
 
@@ -72,8 +96,7 @@ pg_cpu_ticks() {
 wait_backends_gone() {
   local deadline=$((SECONDS + 60)) count
   while ((SECONDS < deadline)); do
-    count=$(as_pg "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U postgres -At -c \
-      "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+    count=$(psql_do "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
     ((count == 0)) && return 0
     sleep 0.1
   done
@@ -101,20 +124,25 @@ run() {
     pids+=($!)
     targets+=("$(bank_wait_listening "$work/server$i.log" "${pids[$i]}" 60)")
   done
-  local target open_ticks=0
+  local target open_ticks=0 account_flags=(--accounts="$accounts")
   target=$(IFS=,; echo "${targets[*]}")
   if [[ $engine == postgres ]]; then
+    if ((accounts == 1)); then
+      account_flags=(--use_existing=hot)
+    else
+      account_flags=(--use_existing="$many_ids")
+    fi
     local calibration_start
     calibration_start=$(pg_cpu_ticks)
     "$build_dir/loadgen/bank_loadgen" --target="$target" \
-      --concurrency=$concurrency --connections=2 --accounts="$accounts" \
+      --concurrency=$concurrency --connections=2 "${account_flags[@]}" \
       --total=1 >"$work/calibration.log" 2>&1 ||
       { cat "$work/calibration.log"; exit 1; }
     open_ticks=$(($(pg_cpu_ticks) - calibration_start))
     ticks_before=$(pg_cpu_ticks)
   fi
   "$build_dir/loadgen/bank_loadgen" --target="$target" \
-    --concurrency=$concurrency --connections=2 --accounts="$accounts" \
+    --concurrency=$concurrency --connections=2 "${account_flags[@]}" \
     --duration="${duration_s}s" --warmup=1s --json="$work/run.json" \
     >"$work/loadgen.log" 2>&1 || { cat "$work/loadgen.log"; exit 1; }
   local ticks_after
@@ -141,7 +169,7 @@ started=$(date -u '+%Y-%m-%d %H:%M UTC')
 : >"$work/results.tsv"
 for ((rep = 1; rep <= repetitions; rep++)); do
   for accounts in 1 10000; do
-    for config in queue mutex postgres1 postgres3; do
+    for config in "${configs[@]}"; do
       run "$config" "$accounts" "$rep"
     done
   done
@@ -150,9 +178,9 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 python3 - "$work/results.tsv" "$out_md" "$started" "$load_start" \
   "$load_end" "$repetitions" "$duration_s" "$(git rev-parse --short HEAD)" \
-  "$(nproc)" <<'PY'
+  "$(nproc)" "${pg_options:-defaults}" <<'PY'
 import statistics, sys
-tsv, out, started, load_start, load_end, reps, duration, commit, cpus = sys.argv[1:]
+tsv, out, started, load_start, load_end, reps, duration, commit, cpus, pgopts = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(tsv)]
 names = {"queue": "queue (in memory)", "mutex": "mutex (in memory)",
          "postgres1": "postgres, 1 replica", "postgres3": "postgres, 3 replicas"}
@@ -165,7 +193,8 @@ lines = [
  "Generated by `bench/postgres.sh` (do not edit by hand: rerun it).",
  "",
  f"{started}, commit `{commit}`, {cpus} CPUs, PostgreSQL 15 (Debian) on the",
- "same machine with its default durability (fsync, synchronous_commit on),",
+ f"same machine (settings: {pgopts}; by default fsync and synchronous_commit on),",
+ "postgres engine with 16 pooled connections per replica,",
  f"bank_loadgen at concurrency 64 over 2 channels for {duration}s (after 1s",
  f"warmup), {reps} repetitions; median (min-max). Nothing pinned: PostgreSQL,",
  "the server(s) and the load generator share the cores.",
