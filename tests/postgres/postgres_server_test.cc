@@ -7,6 +7,8 @@
 // started for this binary, each test on its own schema. Waits are bounded
 // and event-driven (health Watch streams, counters under a mutex).
 
+#include <signal.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -313,6 +315,44 @@ TEST(PostgresServerTest, DatabaseRestartUnderLoadLosesNothingAcknowledged) {
   EXPECT_GE(*balance, acknowledged);
   EXPECT_LE(*balance, acknowledged + unknown);
   EXPECT_GT(unknown, 0) << "the restart should have cost some RPCs";
+}
+
+// bank_loadgen spread over two replicas with gRPC's round_robin; one replica
+// is killed (SIGKILL) once the load is running; the other carries on and the
+// invariant must hold, the dead replica's in-flight RPCs counting as
+// indeterminate.
+TEST(PostgresServerTest, LoadgenOverTwoReplicasSurvivesKillingOne) {
+  TempPostgres& database = PostgresEnvironment::server();
+  absl::StatusOr<std::string> schema = database.CreateSchema();
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  std::unique_ptr<ServerProcess> replicas[2] = {StartReplica(*schema),
+                                                StartReplica(*schema)};
+  ASSERT_NE(replicas[0], nullptr);
+  ASSERT_NE(replicas[1], nullptr);
+  constexpr int kAccounts = 20;
+  absl::StatusOr<std::unique_ptr<Subprocess>> loadgen = Subprocess::Start(
+      BANK_LOADGEN_PATH,
+      {"--target=" + replicas[0]->address() + "," + replicas[1]->address(),
+       "--accounts=" + std::to_string(kAccounts), "--concurrency=16",
+       "--duration=6s", "--connections=2"});
+  ASSERT_TRUE(loadgen.ok()) << loadgen.status();
+  // The load is running once its accounts exist: each query below is a
+  // round trip to the database, bounded by the deadline.
+  const absl::Time deadline = absl::Now() + kWaitMax;
+  bool opened = false;
+  while (!opened && absl::Now() < deadline) {
+    absl::StatusOr<std::string> count =
+        database.Exec("SELECT count(*) FROM " + *schema + ".bank_accounts");
+    opened = count.ok() && *count == std::to_string(kAccounts);
+  }
+  ASSERT_TRUE(opened);
+  ASSERT_TRUE(replicas[1]->process().Signal(SIGKILL).ok());
+  absl::StatusOr<ExitStatus> exit = (*loadgen)->Wait(kWaitMax);
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->Succeeded()) << exit->ToString() << "\n"
+                                 << (*loadgen)->stdout_text();
+  EXPECT_THAT((*loadgen)->stdout_text(),
+              ::testing::HasSubstr("Invariant: PASS"));
 }
 
 }  // namespace
