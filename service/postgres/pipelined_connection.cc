@@ -107,6 +107,10 @@ void PipelinedConnection::OnConnectProgress(Events& events) {
     return;
   }
   if (connect_poll_ != PGRES_POLLING_OK) return;
+  // Notices (e.g. ROLLBACK after COMMIT: "no transaction in progress") are
+  // expected and carry nothing for us.
+  PQsetNoticeProcessor(
+      connection_, [](void*, const char*) {}, nullptr);
   if (PQsetnonblocking(connection_, 1) != 0 ||
       PQenterPipelineMode(connection_) != 1) {
     Fail(events);
@@ -124,38 +128,62 @@ void PipelinedConnection::OnConnectProgress(Events& events) {
     Fail(events);
     return;
   }
-  jobs_.push_back(Job{kPrepareTag, kStatementCount, {}});
+  Job prepare;
+  prepare.tag = kPrepareTag;
+  prepare.group_sizes = {static_cast<size_t>(kStatementCount)};
+  prepare.group_syncs = {true};
+  jobs_.push_back(std::move(prepare));
   state_ = State::kPreparing;
   Flush(events);
 }
 
 void PipelinedConnection::Send(uint64_t tag,
-                               const std::vector<StatementCall>& calls,
+                               const std::vector<StatementGroup>& groups,
                                Events& events) {
   if (state_ != State::kReady) {
-    events.lost.push_back(tag);
+    events.lost.push_back(FinishedJob{tag, {}});
     return;
   }
-  for (const StatementCall& call : calls) {
-    const char* values[kParamsMax];
-    const int count = static_cast<int>(call.params.size());
-    for (int i = 0; i < count && i < kParamsMax; ++i) {
-      values[i] = call.params[i].c_str();
+  Job job;
+  job.tag = tag;
+  for (const StatementGroup& group : groups) {
+    for (const StatementCall& call : group.calls) {
+      const char* values[kParamsMax];
+      const int count = static_cast<int>(call.params.size());
+      for (int i = 0; i < count && i < kParamsMax; ++i) {
+        values[i] = call.params[i].c_str();
+      }
+      if (PQsendQueryPrepared(connection_, StatementName(call.statement), count,
+                              values, nullptr, nullptr, 0) != 1) {
+        events.lost.push_back(FinishedJob{tag, {}});
+        Fail(events);
+        return;
+      }
     }
-    if (PQsendQueryPrepared(connection_, StatementName(call.statement), count,
-                            values, nullptr, nullptr, 0) != 1) {
-      events.lost.push_back(tag);
+    const int ended = group.sync ? PQpipelineSync(connection_)
+                                 : PQsendFlushRequest(connection_);
+    if (ended != 1) {
+      events.lost.push_back(FinishedJob{tag, {}});
       Fail(events);
       return;
     }
+    job.group_sizes.push_back(group.calls.size());
+    job.group_syncs.push_back(group.sync);
   }
-  if (PQpipelineSync(connection_) != 1) {
-    events.lost.push_back(tag);
-    Fail(events);
-    return;
-  }
-  jobs_.push_back(Job{tag, calls.size(), {}});
+  jobs_.push_back(std::move(job));
   Flush(events);
+}
+
+bool PipelinedConnection::Advance(Job& job) {
+  // A flush-ended group is done once each of its statements answered; a
+  // Sync-ended one when its Sync answers (see ReadResults).
+  while (job.group < job.group_sizes.size() && !job.group_syncs[job.group] &&
+         job.group_results == job.group_sizes[job.group]) {
+    job.done_results += job.group_results;
+    job.group_results = 0;
+    ++job.group;
+  }
+  return job.group == job.group_sizes.size();
 }
 
 void PipelinedConnection::Flush(Events& events) {
@@ -182,26 +210,32 @@ void PipelinedConnection::ReadResults(Events& events) {
     Job& job = jobs_.front();
     if (PQresultStatus(result) == PGRES_PIPELINE_SYNC) {
       PQclear(result);
-      Job finished = std::move(job);
-      jobs_.pop_front();
-      if (finished.tag == kPrepareTag) {
-        for (const StatementResult& prepared : finished.results) {
-          if (prepared.kind != StatementResult::Kind::kRows) {
-            Fail(events);
-            return;
-          }
-        }
-        state_ = State::kReady;
-      } else {
-        events.finished.push_back(
-            FinishedJob{finished.tag, std::move(finished.results)});
+      job.done_results += job.group_results;
+      job.group_results = 0;
+      ++job.group;
+    } else {
+      if (job.group < job.group_sizes.size() &&
+          job.group_results < job.group_sizes[job.group]) {
+        job.results.push_back(ToStatementResult(result));
+        ++job.group_results;
       }
-      continue;
+      PQclear(result);
     }
-    if (job.results.size() < job.statements) {
-      job.results.push_back(ToStatementResult(result));
+    if (!Advance(job)) continue;
+    Job finished = std::move(job);
+    jobs_.pop_front();
+    if (finished.tag == kPrepareTag) {
+      for (const StatementResult& prepared : finished.results) {
+        if (prepared.kind != StatementResult::Kind::kRows) {
+          Fail(events);
+          return;
+        }
+      }
+      state_ = State::kReady;
+    } else {
+      events.finished.push_back(
+          FinishedJob{finished.tag, std::move(finished.results)});
     }
-    PQclear(result);
   }
   if (PQstatus(connection_) == CONNECTION_BAD) Fail(events);
 }
@@ -219,11 +253,15 @@ void PipelinedConnection::Fail(Events& events) {
     PQfinish(connection_);
     connection_ = nullptr;
   }
-  for (const Job& job : jobs_) {
-    if (job.tag != kPrepareTag) events.lost.push_back(job.tag);
+  for (Job& job : jobs_) {
+    if (job.tag == kPrepareTag) continue;
+    // Only the groups that fully answered are known.
+    job.results.resize(job.done_results);
+    events.lost.push_back(FinishedJob{job.tag, std::move(job.results)});
   }
   jobs_.clear();
   want_write_ = false;
+  reserved_ = false;
   state_ = State::kDown;
 }
 

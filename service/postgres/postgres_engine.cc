@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "service/postgres/pipelined_connection.h"
+#include "service/postgres/postgres_batch.h"
 #include "service/postgres/postgres_sql.h"
 
 namespace bank {
@@ -83,10 +84,26 @@ absl::Status CheckDsnHasNoPassword(const std::string& dsn) {
   return absl::OkStatus();
 }
 
+// Pending: one operation, or one batch (atomic: two jobs, see
+// postgres_batch.h), from submission to completion.
 struct PostgresEngine::Pending {
   Operation operation;
   OperationDone done;
   int attempts = 0;
+  // Batches only.
+  bool is_batch = false;
+  bool atomic = false;
+  std::vector<Operation> batch;
+  BatchDone batch_done;
+  NonAtomicPlan non_atomic;  // Non-atomic batches: the groups sent.
+  // Atomic batches between their jobs: the connection held, the plan.
+  PipelinedConnection* connection = nullptr;
+  bool second_job = false;
+  AtomicStep step;
+
+  const std::string& route_id() const {
+    return is_batch ? batch.front().account_id : operation.account_id;
+  }
 };
 
 // Pool: the connections and the operations on them. I/O thread only.
@@ -133,15 +150,28 @@ class PostgresEngine::Pool {
                 PipelinedConnection::Events& events) {
     if (!AnyReady()) return false;
     while (!waiting.empty()) {
-      Slot* slot = Choose(waiting.front().operation.account_id);
+      Slot* slot = Choose(waiting.front().route_id());
       if (slot == nullptr) break;  // All full: wait for answers.
       const uint64_t tag = next_tag_++;
       Pending pending = std::move(waiting.front());
       waiting.pop_front();
-      std::vector<StatementCall> plan =
-          PlanOperation(pending.operation, options_.accounts_max);
+      std::vector<StatementGroup> groups;
+      if (!pending.is_batch) {
+        groups.push_back(StatementGroup{
+            PlanOperation(pending.operation, options_.accounts_max), true});
+      } else if (!pending.atomic) {
+        pending.non_atomic =
+            PlanNonAtomicBatch(pending.batch, options_.accounts_max);
+        groups = pending.non_atomic.groups;
+        if (groups.empty()) groups.push_back(StatementGroup{{}, true});
+      } else {
+        groups = AtomicLockGroups(pending.batch);
+        pending.connection = &slot->connection;
+        pending.second_job = false;
+        slot->connection.set_reserved(true);
+      }
       in_flight.emplace(tag, std::move(pending));
-      slot->connection.Send(tag, plan, events);
+      slot->connection.Send(tag, groups, events);
     }
     return true;
   }
@@ -207,6 +237,7 @@ class PostgresEngine::Pool {
   Slot* Choose(const std::string& account_id) {
     auto has_room = [this](const Slot& slot) {
       return slot.connection.state() == PipelinedConnection::State::kReady &&
+             !slot.connection.reserved() &&
              slot.connection.jobs_in_flight() < options_.pipeline_depth_max;
     };
     Slot& preferred =
@@ -225,7 +256,9 @@ class PostgresEngine::Pool {
 
   const PostgresOptions& options_;
   std::vector<Slot> slots_;
-  uint64_t next_tag_ = 0;
+
+ public:
+  uint64_t next_tag_ = 0;  // Also used by the engine for second jobs.
 };
 
 PostgresEngine::PostgresEngine(const PostgresOptions& options)
@@ -318,7 +351,40 @@ void PostgresEngine::Execute(Operation operation, OperationDone done) {
           "depth); try again later"));
     } else {
       ++outstanding_;
-      submitted_.push_back(Pending{std::move(operation), std::move(done), 0});
+      Pending pending;
+      pending.operation = std::move(operation);
+      pending.done = std::move(done);
+      submitted_.push_back(std::move(pending));
+    }
+  }
+  if (!status.ok()) {
+    std::move(done)(status);
+    return;
+  }
+  Wake();
+}
+
+void PostgresEngine::ExecuteBatch(std::vector<Operation> operations,
+                                  bool atomic, BatchDone done) {
+  absl::Status status = ValidateBatchSize(operations.size());
+  if (status.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) {
+      status = EngineShutDownError();
+    } else if (!healthy_) {
+      status = UnreachableError();
+    } else if (outstanding_ >= outstanding_max_) {
+      status = absl::ResourceExhaustedError(
+          absl::StrCat("the postgres engine already has ", outstanding_max_,
+                       " operations outstanding; try again later"));
+    } else {
+      ++outstanding_;
+      Pending pending;
+      pending.is_batch = true;
+      pending.atomic = atomic;
+      pending.batch = std::move(operations);
+      pending.batch_done = std::move(done);
+      submitted_.push_back(std::move(pending));
     }
   }
   if (!status.ok()) {
@@ -354,6 +420,54 @@ void PostgresEngine::Finished(size_t count) {
   outstanding_ -= count;
 }
 
+void PostgresEngine::FinishBatchJob(
+    Pending& pending, const std::vector<StatementResult>& results,
+    std::deque<Pending>& waiting,
+    absl::flat_hash_map<uint64_t, Pending>& in_flight,
+    PipelinedConnection::Events& events, size_t& completed) {
+  if (!pending.atomic) {
+    std::move(pending.batch_done)(
+        InterpretNonAtomicBatch(pending.batch, options_.accounts_max,
+                                pending.non_atomic, results, absl::OkStatus()));
+    ++completed;
+    return;
+  }
+  if (!pending.second_job) {
+    // Job 1 answered: plan on the locked balances, then job 2 on the same
+    // (still reserved) connection.
+    pending.step =
+        PlanAtomicWrites(pending.batch, options_.accounts_max, results);
+    pending.second_job = true;
+    PipelinedConnection* connection = pending.connection;
+    const std::vector<StatementGroup> groups = pending.step.groups;
+    const uint64_t tag = pool_->next_tag_++;
+    in_flight.emplace(tag, std::move(pending));
+    connection->Send(tag, groups, events);
+    return;
+  }
+  pending.connection->set_reserved(false);
+  absl::Status error = pending.step.error;
+  bool retry = pending.step.retry;
+  if (error.ok() && pending.step.applies) {
+    CommitOutcome commit = ReadCommit(results);
+    error = commit.error;
+    retry = commit.retry;
+  }
+  if (retry && pending.attempts < options_.retries_max) {
+    ++pending.attempts;
+    pending.second_job = false;
+    pending.connection = nullptr;
+    waiting.push_front(std::move(pending));
+    return;
+  }
+  if (!error.ok()) {
+    std::move(pending.batch_done)(error);
+  } else {
+    std::move(pending.batch_done)(std::move(pending.step.results));
+  }
+  ++completed;
+}
+
 void PostgresEngine::Run() {
   std::deque<Pending> waiting;
   absl::flat_hash_map<uint64_t, Pending> in_flight;
@@ -384,11 +498,17 @@ void PostgresEngine::Run() {
       pool_->Poll(wake_fd_, timeout, events);
     }
     SetHealthy(pool_->AnyReady());
-    for (PipelinedConnection::FinishedJob& job : events.finished) {
+    for (size_t i = 0; i < events.finished.size(); ++i) {
+      PipelinedConnection::FinishedJob& job = events.finished[i];
       auto it = in_flight.find(job.tag);
       if (it == in_flight.end()) continue;
       Pending pending = std::move(it->second);
       in_flight.erase(it);
+      if (pending.is_batch) {
+        FinishBatchJob(pending, job.results, waiting, in_flight, events,
+                       completed);
+        continue;
+      }
       Outcome outcome = InterpretResults(pending.operation,
                                          options_.accounts_max, job.results);
       if (outcome.retry && pending.attempts < options_.retries_max) {
@@ -398,12 +518,34 @@ void PostgresEngine::Run() {
       }
       complete(pending, std::move(outcome.result));
     }
-    for (uint64_t tag : events.lost) {
-      auto it = in_flight.find(tag);
+    for (PipelinedConnection::FinishedJob& job : events.lost) {
+      auto it = in_flight.find(job.tag);
       if (it == in_flight.end()) continue;
       Pending pending = std::move(it->second);
       in_flight.erase(it);
-      complete(pending, LostError(events.lost_reason));
+      const absl::Status lost = LostError(events.lost_reason);
+      if (!pending.is_batch) {
+        complete(pending, lost);
+      } else if (!pending.atomic) {
+        std::move(pending.batch_done)(
+            InterpretNonAtomicBatch(pending.batch, options_.accounts_max,
+                                    pending.non_atomic, job.results, lost));
+        ++completed;
+      } else if (pending.second_job && pending.step.applies) {
+        // COMMIT was sent: every operation's outcome is unknown.
+        std::move(pending.batch_done)(BatchResults(pending.batch.size(), lost));
+        ++completed;
+      } else if (pending.second_job) {
+        std::move(pending.batch_done)(std::move(pending.step.results));
+        ++completed;
+      } else {
+        // Nothing was committed: the batch was not applied.
+        std::move(pending.batch_done)(absl::UnavailableError(absl::StrCat(
+            "the connection to the database was lost; the atomic batch was "
+            "not applied (",
+            events.lost_reason, ")")));
+        ++completed;
+      }
     }
     Finished(completed);
   }

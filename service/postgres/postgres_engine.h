@@ -44,11 +44,13 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/engine_factory.h"
+#include "service/postgres/pipelined_connection.h"
 
 namespace bank {
 
@@ -93,6 +95,11 @@ class PostgresEngine final : public AccountEngine {
   ~PostgresEngine() override;
 
   void Execute(Operation operation, OperationDone done) override;
+  // ExecuteBatch: see postgres_batch.h. A batch counts as one outstanding
+  // operation and travels on one connection; an atomic batch is one
+  // transaction that locks its accounts in ascending id order.
+  void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                    BatchDone done) override;
   void Shutdown() override;
   const char* Name() const override { return "postgres"; }
   // Healthy: at least one pooled connection is up.
@@ -115,6 +122,11 @@ class PostgresEngine final : public AccountEngine {
   bool TakeSubmitted(std::deque<Pending>& into);
   void Finished(size_t count);
   void SetHealthy(bool healthy);
+  void FinishBatchJob(Pending& pending,
+                      const std::vector<StatementResult>& results,
+                      std::deque<Pending>& waiting,
+                      absl::flat_hash_map<uint64_t, Pending>& in_flight,
+                      PipelinedConnection::Events& events, size_t& completed);
   void Wake();
 
   const PostgresOptions options_;

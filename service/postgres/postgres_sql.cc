@@ -73,6 +73,23 @@ constexpr StatementText kStatements[kStatementCount] = {
      "  OR (id = $2::text AND balance <= " BANK_INT64_MAX_SQL
      " - $3::bigint)) = 2"
      " RETURNING id, balance"},
+    {"bank_begin", "BEGIN"},
+    {"bank_commit", "COMMIT"},
+    {"bank_rollback", "ROLLBACK"},
+    // $1 every id an atomic batch names, as a text[]; locked in ascending
+    // order (ORDER BY applies before FOR UPDATE), like transfers.
+    {"bank_batch_lock",
+     "SELECT id, balance FROM bank_accounts WHERE id = ANY($1::text[])"
+     " ORDER BY id FOR UPDATE"},
+    {"bank_batch_lock_count",
+     "SELECT value FROM bank_meta WHERE key = 'account_count' FOR UPDATE"},
+    {"bank_batch_insert",
+     "INSERT INTO bank_accounts (id, balance) VALUES ($1::text, $2::bigint)"},
+    {"bank_batch_update",
+     "UPDATE bank_accounts SET balance = $2::bigint WHERE id = $1::text"},
+    {"bank_batch_count",
+     "UPDATE bank_meta SET value = value + $1::bigint"
+     " WHERE key = 'account_count'"},
 };
 
 const char kSchemaSql[] =
@@ -101,12 +118,16 @@ std::optional<int64_t> Int64At(const StatementResult& result, size_t row,
   return value;
 }
 
+}  // namespace
+
 bool IsRetryable(const std::string& sqlstate) {
   return sqlstate == "40001" || sqlstate == "40P01";
 }
 
-// DatabaseError maps a statement error that the plan did not expect.
 absl::Status DatabaseError(const StatementResult& result) {
+  if (result.kind == StatementResult::Kind::kAborted) {
+    return absl::InternalError("database statement skipped after an error");
+  }
   const std::string& state = result.sqlstate;
   // Connection exceptions, operator intervention (shutdown, crash) and
   // insufficient resources: the database is not there for us right now.
@@ -118,6 +139,8 @@ absl::Status DatabaseError(const StatementResult& result) {
   return absl::InternalError(
       absl::StrCat("database error (SQLSTATE ", state, "): ", result.message));
 }
+
+namespace {
 
 absl::Status UnexpectedResult(const Operation& operation) {
   return absl::InternalError(absl::StrCat("unexpected database answer to ",

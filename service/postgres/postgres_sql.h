@@ -38,8 +38,17 @@ enum class Statement {
   kGetBalance,
   kTransferLock,
   kTransferApply,
+  // Atomic batches (postgres_batch.h): an explicit transaction over two jobs.
+  kBegin,
+  kCommit,
+  kRollback,
+  kBatchLock,
+  kBatchLockCount,
+  kBatchInsert,
+  kBatchUpdate,
+  kBatchCount,
 };
-inline constexpr int kStatementCount = 7;
+inline constexpr int kStatementCount = 15;
 
 // StatementName is the prepared statement's name; StatementSql its text.
 const char* StatementName(Statement statement);
@@ -62,6 +71,13 @@ struct StatementResult {
   std::string message;                                        // kError only.
   std::vector<std::vector<std::optional<std::string>>> rows;  // NULL: nullopt.
 };
+
+// DatabaseError maps a statement error that the plan did not expect:
+// kUnavailable for connection, shutdown and resource errors, else kInternal.
+absl::Status DatabaseError(const StatementResult& result);
+
+// IsRetryable: a serialization failure or deadlock (nothing applied).
+bool IsRetryable(const std::string& sqlstate);
 
 // Outcome: the operation's answer, or `retry` after a serialization failure
 // or deadlock (nothing applied; run the plan again).

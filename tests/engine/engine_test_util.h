@@ -42,10 +42,14 @@ std::vector<EngineConfig> SafeEngineConfigs();
 // RealEngineConfigs() plus the model, so the model obeys the contract too.
 std::vector<EngineConfig> AllEngineConfigs();
 
-// ContractEngineConfigs: the engines engine_contract_test.cc's suite runs
-// over. Each binary that compiles the suite defines it: AllEngineConfigs()
-// for engine_contract_test, the postgres engine for postgres_contract_test.
+// ContractEngineConfigs: the engines the contract suites
+// (engine_contract_test.cc, engine_batch_test.cc) run over. Each binary that
+// compiles the suite defines it: AllEngineConfigs() for engine_contract_test,
+// the postgres engine for postgres_contract_test.
 std::vector<EngineConfig> ContractEngineConfigs();
+// SafeContractEngineConfigs: likewise, the engines that must never lose an
+// update (SafeEngineConfigs() in the engine binaries).
+std::vector<EngineConfig> SafeContractEngineConfigs();
 
 // MakeEngine builds `config`'s engine with the given limits, latency and test
 // hook (see latency_injector.h; the model ignores latency and hook).

@@ -1,5 +1,6 @@
-// postgres_contract_test: the shared engine contract suite
-// (tests/engine/engine_contract_test.cc) run against the postgres engine,
+// postgres_contract_test: the shared engine contract suites
+// (tests/engine/engine_contract_test.cc, engine_batch_test.cc) run against
+// the postgres engine (the batch file's queue-only tests are filtered out),
 // each test on a fresh schema of one PostgreSQL started for this binary.
 
 #include "tests/engine/engine_test_util.h"
@@ -16,6 +17,10 @@ std::vector<EngineConfig> ContractEngineConfigs() {
     return PostgresEnvironment::NewEngine(accounts_max);
   };
   return {postgres};
+}
+
+std::vector<EngineConfig> SafeContractEngineConfigs() {
+  return ContractEngineConfigs();
 }
 
 }  // namespace bank::testing
