@@ -121,9 +121,14 @@ AtomicStep PlanAtomicWrites(const std::vector<Operation>& operations,
     }
   }
   int64_t accounts_count = 0;
-  if (locked.size() > 2 && !locked[2].rows.empty() &&
-      locked[2].rows[0][0].has_value()) {
-    absl::SimpleAtoi(*locked[2].rows[0][0], &accounts_count);
+  if (locked.size() > 2) {
+    const auto& rows = locked[2].rows;
+    if (rows.empty() || rows[0].empty() || !rows[0][0].has_value() ||
+        !absl::SimpleAtoi(*rows[0][0], &accounts_count)) {
+      step.error = absl::InternalError("bank_meta has no account_count row");
+      step.groups = {Rollback()};
+      return step;
+    }
   }
   AtomicBatchOutcome outcome = PlanAtomicBatch(
       operations, static_cast<size_t>(accounts_count), accounts_max,
