@@ -13,6 +13,7 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc  # protoc + grpc_cpp_plugin
   grpc-proto                         # health/reflection .proto files
   libabsl-dev                        # Abseil: Status, Mutex, flags, hash map
+  librocksdb-dev                     # durable balances (--data_dir)
   libgtest-dev libgmock-dev          # GoogleTest
   libbenchmark-dev                   # Google Benchmark
   clang libclang-rt-14-dev           # -Wthread-safety and the sanitizers

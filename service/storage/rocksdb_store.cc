@@ -253,7 +253,8 @@ absl::Status RocksDbStore::Close() {
 
 void RocksDbStore::RememberFailedGroup(absl::Span<const StoreRecord> records) {
   mu_.AssertHeld();
-  auto remember = [this](const std::string& key) {
+  auto remember = [this](const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                      mu_) {
     if (repair_values_.contains(key)) return;  // Already the durable value.
     std::string value;
     rocksdb::Status read = db_ == nullptr
