@@ -6,6 +6,9 @@
 #      on the host;
 #   3. `up --exit-code-from loadgen` exits 0 and the load generator printed
 #      PASS (the invariant held under load);
+#   3b. `docker kill` (SIGKILL) of `bank`, then a read-only load over the
+#      same accounts reads the same total: the bank-data volume kept every
+#      balance (--data_dir);
 #   4. with BANK_ENGINE=unsafe and injected latency on one hot account, the
 #      same command exits 1: the invariant check really fails a lost update
 #      (skip with BANK_SMOKE_UNSAFE=0);
