@@ -6,6 +6,9 @@
 #      on the host;
 #   3. `up --exit-code-from loadgen` exits 0 and the load generator printed
 #      PASS (the invariant held under load);
+#   3b. `docker kill` (SIGKILL) of `bank`, then a read-only load over the
+#      same accounts reads the same total: the bank-data volume kept every
+#      balance (--data_dir);
 #   4. metrics: with `bank` and `prometheus` up, a load run, then
 #      Prometheus's HTTP API (/api/v1/query) must answer a non-zero
 #      sum(bank_rpcs_total{code="OK"}) scraped from bank's /metrics;
@@ -46,6 +49,8 @@ readonly kMetricTimeout_s=60
 readonly kDownTimeout_s=120
 readonly kPortFirst=50151
 readonly kPortLast=50250
+readonly kSmokeAccounts=100  # docker-compose.yml's BANK_LOADGEN_ACCOUNTS default
+readonly kSmokePrefix="smoke-$$"
 
 started_s=$SECONDS
 step_started_s=$SECONDS
@@ -221,11 +226,33 @@ check_exit_zero() {
 
 check_load_pass() {
   step "load with the invariant check (engine ${BANK_ENGINE:-queue}): expect PASS"
-  run_load 0 "Invariant: PASS" "$kStateDir/load-pass.log"
+  BANK_LOADGEN_ARGS="--total=20000 --account_prefix=$kSmokePrefix" \
+    run_load 0 "Invariant: PASS" "$kStateDir/load-pass.log"
   # --exit-code-from stopped bank with SIGTERM when the load ended.
   check_exit_zero bank
   check_passed
 }
+
+# check_durable: SIGKILL the bank container (docker kill), start it again on
+# its bank-data volume, and require the balances the load generator read
+# after its load to be there still (the same total over the same accounts).
+check_durable() {
+  step "docker kill bank; start it again; the balances are still there"
+  local before after ids id
+  before="$(sed -n 's/^.*  total \([0-9-]*\),.*/\1/p' "$kStateDir/load-pass.log" | tail -n 1)"
+  [[ -n $before ]] || fail "no balance total in the first load's report"
+  start_bank
+  id="$(container_id bank)"
+  docker kill "$id" >/dev/null || fail "docker kill bank failed"
+  docker wait "$id" >/dev/null || true
+  echo "bank killed (SIGKILL)"
+  ids="$(seq -s, -f "$kSmokePrefix-%g" 0 $((kSmokeAccounts - 1)))"
+  BANK_LOADGEN_ARGS="--use_existing=$ids --total=$kSmokeAccounts --mix=balance:1" \
+    run_load 0 "Invariant: PASS" "$kStateDir/load-after-kill.log"
+  after="$(sed -n 's/^.*  total \([0-9-]*\),.*/\1/p' "$kStateDir/load-after-kill.log" | tail -n 1)"
+  [[ "$after" == "$before" ]] ||
+    fail "after docker kill the $kSmokeAccounts accounts hold $after, before $before"
+  echo "total $after over $kSmokeAccounts accounts, the same as before the kill"
 
 # prometheus_value QUERY: the value of an instant PromQL query that answers
 # one sample, from the published Prometheus's HTTP API; "" when it answers
@@ -270,7 +297,7 @@ check_metrics() {
 
 check_load_violation() {
   step "unsafe engine, injected latency, one hot account: expect a violation"
-  BANK_ENGINE=unsafe BANK_SERVER_ARGS=--apply_latency=0-20ms \
+  BANK_ENGINE=unsafe BANK_DATA_ARGS= BANK_SERVER_ARGS=--apply_latency=0-20ms \
     BANK_LOADGEN_ACCOUNTS=1 BANK_LOADGEN_ARGS=--total=400 \
     run_load 1 "Invariant: FAIL" "$kStateDir/load-unsafe.log"
   check_passed
@@ -305,6 +332,7 @@ main() {
   build_images
   check_bank_up
   check_load_pass
+  check_durable
   check_metrics
   if [[ $kRunUnsafe == 1 ]]; then check_load_violation; fi
   check_sigterm

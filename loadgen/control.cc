@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cctype>
 #include <functional>
 #include <utility>
@@ -80,9 +82,39 @@ struct Call {
 
 void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  PrepareContext(context);
 }
 
+// Written once before any thread uses it (see SetRideOverRestarts).
+std::atomic<bool> ride_over_restarts{false};
+// Set by the SIGUSR1 handler; lock-free, so safe to store from a handler.
+std::atomic<bool> stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+void OnStopSignal(int) { stop_requested.store(true); }
+
 }  // namespace
+
+void SetRideOverRestarts(bool ride) {
+  ride_over_restarts.store(ride);
+  if (ride) {
+    struct sigaction action = {};
+    action.sa_handler = OnStopSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &action, nullptr);
+  }
+}
+
+bool StopRequested() { return stop_requested.load(std::memory_order_relaxed); }
+
+bool RideOverRestarts() { return ride_over_restarts.load(); }
+
+void PrepareContext(grpc::ClientContext& context) {
+  if (ride_over_restarts.load(std::memory_order_relaxed)) {
+    context.set_wait_for_ready(true);
+  }
+}
 
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
     const std::string& target, int64_t count,
@@ -96,6 +128,13 @@ std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
     args.SetInt("bank.channel_id", static_cast<int>(i));
     args.SetLoadBalancingPolicyName("round_robin");
     security.ApplyTo(args);
+    if (ride_over_restarts.load()) {
+      const int backoff_ms =
+          static_cast<int>(absl::ToInt64Milliseconds(kReconnectBackoffMax));
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, backoff_ms);
+    }
     channels.push_back(
         grpc::CreateCustomChannel(target, security.credentials, args));
   }

@@ -38,6 +38,22 @@ inline constexpr absl::Duration kConnectDeadline = absl::Seconds(5);
 // that does not resolve to an IPv4 address.
 absl::StatusOr<std::string> ChannelTarget(const std::string& target);
 
+// SetRideOverRestarts (--ride_over_restarts, for the crash test): when on,
+// MakeChannels' channels reconnect within kReconnectBackoffMax and every RPC
+// that PrepareContext prepared waits for a connection (gRPC's
+// wait_for_ready) instead of failing fast while the server is down. An RPC
+// cut by the server's death still ends UNAVAILABLE: indeterminate. Call it
+// once, before any channel or RPC exists.
+inline constexpr absl::Duration kReconnectBackoffMax = absl::Milliseconds(500);
+void SetRideOverRestarts(bool ride);
+bool RideOverRestarts();
+// With restart riding, SIGUSR1 ends the load early (the crash test sends it
+// after its last cycle); the run then reads the balances and checks its
+// ledger as after --duration. StopRequested is async-signal-safe to set.
+bool StopRequested();
+// PrepareContext applies the restart riding to one RPC's context.
+void PrepareContext(grpc::ClientContext& context);
+
 // MakeChannels answers `count` channels to `target` that never share a TCP
 // connection (each has its own subchannel pool and a distinct channel arg),
 // plaintext or TLS as `security` says. Each channel spreads its RPCs over

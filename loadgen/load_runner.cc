@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "bank/v1/bank.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "loadgen/control.h"
 #include "loadgen/random.h"
 #include "service/engine/check.h"
 
@@ -260,12 +261,14 @@ void LoadRunner::StartOne(Slot& slot) {
   slot.context.reset();
   slot.context.emplace();
   slot.context->set_deadline(std::chrono::system_clock::now() + deadline_);
+  PrepareContext(*slot.context);
   slot.start_ns = now_ns;
   SendRpc(slot);
 }
 
 bool LoadRunner::RunOver(int64_t now_ns) const {
   if (issued_all_.load(kRelaxed) >= kRpcsMax) return true;
+  if (StopRequested()) return true;
   if (config_.total > 0)
     return issued_measured_.load(kRelaxed) >= config_.total;
   return now_ns >= measure_end_ns_;
@@ -273,6 +276,7 @@ bool LoadRunner::RunOver(int64_t now_ns) const {
 
 bool LoadRunner::Admit(Slot& slot, int64_t now_ns) {
   if (issued_all_.fetch_add(1, kRelaxed) >= kRpcsMax) return false;
+  if (StopRequested()) return false;
   slot.measured = now_ns >= measure_start_ns_;
   if (!slot.measured) return true;
   if (config_.total > 0) {

@@ -69,6 +69,11 @@ ABSL_FLAG(int64_t, batch, 0,
           "0 = one single-operation RPC each");
 ABSL_FLAG(std::string, account_prefix, "",
           "prefix of the new accounts' ids (default: unique per run)");
+ABSL_FLAG(bool, ride_over_restarts, false,
+          "keep going while the server restarts (the crash test): every RPC "
+          "waits for the connection (gRPC wait_for_ready) instead of failing "
+          "fast, channels reconnect within 500ms; an RPC cut by the crash "
+          "still counts as indeterminate");
 
 namespace bank::loadgen {
 namespace {
@@ -78,11 +83,13 @@ constexpr int kExitViolated = 1;
 constexpr int kExitUsage = 2;
 
 constexpr const char* kFlagNames[] = {
-    "target",       "scenario",       "concurrency", "connections",
-    "total",        "duration",       "warmup",      "rps",
-    "mix",          "amount",         "accounts",    "initial_balance",
-    "use_existing", "deadline",       "settle",      "seed",
-    "json",         "account_prefix", "batch",       "html"};
+    "target",       "scenario", "concurrency",
+    "connections",  "total",    "duration",
+    "warmup",       "rps",      "mix",
+    "amount",       "accounts", "initial_balance",
+    "use_existing", "deadline", "settle",
+    "seed",         "json",     "account_prefix",
+    "batch",        "html",     "ride_over_restarts"};
 
 bool IsOurFlag(absl::string_view name) {
   for (const char* known : kFlagNames) {
@@ -211,6 +218,12 @@ int RunLoadScenario(const LoadgenConfig& config,
                     bank::v1::BankService::Stub& stub) {
   absl::StatusOr<std::vector<int64_t>> initial = PrepareAccounts(config, stub);
   if (!initial.ok()) return Fail(initial.status());
+  if (RideOverRestarts()) {
+    // The crash test waits for this line before its first kill.
+    std::printf("bank_loadgen: %zu accounts ready; load running\n",
+                initial->size());
+    std::fflush(stdout);
+  }
   Ledger ledger(*std::move(initial));
   RunStats stats;
   const LoadTiming timing =
@@ -258,6 +271,7 @@ int Main(int argc, char** argv) {
   if (!security.ok()) return Fail(security.status());
   absl::StatusOr<std::string> channel_target = ChannelTarget(config->target);
   if (!channel_target.ok()) return Fail(channel_target.status());
+  SetRideOverRestarts(absl::GetFlag(FLAGS_ride_over_restarts));
   const std::vector<std::shared_ptr<grpc::Channel>> channels =
       MakeChannels(*channel_target, config->connections, *security);
   std::unique_ptr<bank::v1::BankService::Stub> stub =

@@ -92,6 +92,35 @@ for engine in unsafe mutex queue; do
   stop_server
 done
 
+step "durable: deposit, kill -9, restart on the same --data_dir, the balance is still there"
+# read_balance ACCOUNT: one GetBalance through bank_loadgen (a one-read
+# load on an existing account); echoes the balance its ledger read back.
+read_balance() {
+  "$loadgen_bin" --target="$address" --use_existing="$1" --total=1 \
+    --mix=balance:1 --concurrency=1 |
+    sed -n 's/^  total \([0-9-]*\),.*/\1/p'
+}
+start_server queue --data_dir="$work/data" --accounts=savings:80
+sed -n 's/^/  /p' "$work/server-queue.err"
+"$loadgen_bin" --target="$address" --use_existing=savings --total=200 \
+  --mix=deposit:1 --amount=1 --concurrency=8 | grep -E '^(Invariant|  total)'
+before=$(read_balance savings)
+echo "  balance before the crash: $before (80 + 200 deposits of 1, each acknowledged)"
+kill -9 "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+echo "  kill -9 $address"
+start_server queue --data_dir="$work/data" --accounts=savings:80
+sed -n 's/^/  /p' "$work/server-queue.err"
+after=$(read_balance savings)
+echo "  balance after the restart: $after"
+if [[ "$before" == "$after" ]]; then
+  echo "  durable: PASS (nothing acknowledged was lost)"
+else
+  echo "  durable: FAIL ($before before, $after after)" >&2
+fi
+stop_server
+
 step "engines side by side (concurrency 64, ${load_seconds}s each)"
 python3 - "$work" <<'PY'
 import json, os, sys

@@ -14,6 +14,7 @@ packages=(
   grpc-proto                         # health/reflection .proto files
   libabsl-dev                        # Abseil: Status, Mutex, flags, hash map
   libcivetweb-dev                    # HTTP server for /metrics (Prometheus)
+  librocksdb-dev                     # durable balances (--data_dir)
   libgtest-dev libgmock-dev          # GoogleTest
   libbenchmark-dev                   # Google Benchmark
   clang libclang-rt-14-dev           # -Wthread-safety and the sanitizers

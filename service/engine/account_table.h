@@ -65,6 +65,13 @@ class AccountTable {
     return accounts_.size();
   }
 
+  // Erase removes `account_id` (nothing if absent). Only for a durable
+  // MutexEngine's rollback, while no operation can hold an Account*.
+  void Erase(const std::string& account_id) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    accounts_.erase(account_id);
+  }
+
   // accounts_max answers the table's account limit.
   size_t accounts_max() const { return accounts_max_; }
 

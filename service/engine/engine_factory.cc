@@ -90,6 +90,10 @@ absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
   if (options.engine == "mutex")
     return {std::make_unique<MutexEngine>(options)};
   if (options.engine == "unsafe") {
+    if (options.store != nullptr) {
+      return absl::InvalidArgumentError(
+          "the unsafe engine loses updates on purpose and cannot be durable");
+    }
     return {std::make_unique<UnsafeEngine>(options)};
   }
   if (options.engine == "queue") {

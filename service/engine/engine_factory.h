@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
+#include "service/storage/account_store.h"
 
 namespace bank {
 
@@ -45,10 +46,18 @@ struct EngineOptions {
   // answers kResourceExhausted at once.
   size_t queue_depth_max = kQueueDepthMaxDefault;
   LatencyRange latency;
+  // Durability (mutex and queue engines; the unsafe engine refuses it).
+  // When set, an operation is acknowledged only once its change is durable
+  // in this store (see account_store.h and each engine's header), and the
+  // engine starts from `recovered_balances`. The store must outlive the
+  // engine. Null: balances live in memory only, as before.
+  AccountStore* store = nullptr;
+  absl::flat_hash_map<std::string, int64_t> recovered_balances;
 };
 
 // CreateEngine answers the engine named by options.engine, or
-// kInvalidArgument naming the valid choices.
+// kInvalidArgument naming the valid choices (or refusing a store for the
+// unsafe engine).
 absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
     const EngineOptions& options);
 

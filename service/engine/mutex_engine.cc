@@ -1,10 +1,13 @@
 #include "service/engine/mutex_engine.h"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "service/engine/check.h"
+#include "service/engine/storage_stats.h"
 
 namespace bank {
 namespace {
@@ -38,19 +41,42 @@ class ABSL_SCOPED_LOCKABLE OrderedLockPair {
   absl::Mutex* const high_;
 };
 
+// The log position the current thread reserved under an account lock
+// during AccountTable::Apply (durable mode); read and reset by
+// ExecuteDurable on the same thread right after Apply returns.
+thread_local std::optional<uint64_t> reserved_position;
+
 }  // namespace
 
 MutexEngine::MutexEngine(const EngineOptions& options, OperationHook hook)
     : latency_(options.latency, std::move(hook)),
-      accounts_(options.accounts_max) {}
+      store_(options.store),
+      accounts_(options.accounts_max) {
+  for (const auto& [account_id, balance] : options.recovered_balances) {
+    BANK_CHECK(accounts_.Insert(account_id, NewAccount(balance)).ok());
+  }
+  if (store_ != nullptr) {
+    log_ = std::make_unique<CommitLog>(*store_, *this, kLogEntriesMax);
+  }
+}
 
 MutexEngine::~MutexEngine() { Shutdown(); }
 
-void MutexEngine::Shutdown() { gate_.Close(); }
+void MutexEngine::Shutdown() {
+  gate_.Close();
+  // Every accepted operation has reserved and completed its position by
+  // now; the log commits them and runs their completions.
+  if (log_ != nullptr) log_->Shutdown();
+}
 
 void MutexEngine::Execute(Operation operation, OperationDone done) {
   if (!gate_.TryEnter()) {
     std::move(done)(EngineShutDownError());
+    return;
+  }
+  if (log_ != nullptr) {
+    ExecuteDurable(std::move(operation), std::move(done));
+    gate_.Exit();
     return;
   }
   // Apply releases every lock before it returns, so the completion never
@@ -70,6 +96,11 @@ void MutexEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
     std::move(done)(EngineShutDownError());
     return;
   }
+  if (log_ != nullptr) {
+    ExecuteBatchDurable(std::move(operations), atomic, std::move(done));
+    gate_.Exit();
+    return;
+  }
   BatchResults results;
   if (atomic) {
     results = ApplyAtomic(operations);
@@ -81,6 +112,174 @@ void MutexEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
   }
   std::move(done)(std::move(results));
   gate_.Exit();
+}
+
+void MutexEngine::ExecuteDurable(Operation operation, OperationDone done) {
+  if (!log_->Admit()) {
+    std::move(done)(absl::ResourceExhaustedError(absl::StrCat(
+        "the mutex engine already holds its limit of ", kLogEntriesMax,
+        " operations waiting for the disk; retry later")));
+    return;
+  }
+  if (operation.kind == OperationKind::kOpen) {
+    DurableOpen(operation, std::move(done));
+    return;
+  }
+  absl::StatusOr<OperationResult> result;
+  {
+    absl::ReaderMutexLock world(&world_mu_);
+    reserved_position.reset();
+    result = accounts_.Apply(operation, *this);
+    if (reserved_position.has_value()) {
+      std::optional<StoreRecord> record =
+          result.ok() ? RecordFor(operation, *result) : std::nullopt;
+      log_->Complete(*reserved_position, std::move(record),
+                     [done = std::move(done), result = std::move(result)](
+                         absl::Status durable) mutable {
+                       if (durable.ok()) {
+                         std::move(done)(std::move(result));
+                       } else {
+                         std::move(done)(std::move(durable));
+                       }
+                     });
+      reserved_position.reset();
+      return;
+    }
+  }
+  // Refused before any account lock (invalid, not found): nothing it
+  // reports depends on an undurable change.
+  std::move(done)(std::move(result));
+}
+
+void MutexEngine::ExecuteBatchDurable(std::vector<Operation> operations,
+                                      bool atomic, BatchDone done) {
+  if (operations.empty()) {
+    std::move(done)(BatchResults());
+    return;
+  }
+  if (!atomic) {
+    // Each operation logged as Execute() would; the batch answers when the
+    // last of them is durable (completions may run on the committer).
+    struct Pending {
+      absl::Mutex mu;
+      BatchResults results ABSL_GUARDED_BY(mu);
+      size_t remaining ABSL_GUARDED_BY(mu) = 0;
+      BatchDone done;
+    };
+    auto pending = std::make_shared<Pending>();
+    {
+      absl::MutexLock lock(&pending->mu);
+      pending->results.resize(operations.size());
+      pending->remaining = operations.size();
+    }
+    pending->done = std::move(done);
+    for (size_t i = 0; i < operations.size(); ++i) {
+      ExecuteDurable(std::move(operations[i]),
+                     [pending, i](absl::StatusOr<OperationResult> result) {
+                       BatchResults results;
+                       {
+                         absl::MutexLock lock(&pending->mu);
+                         pending->results[i] = std::move(result);
+                         if (--pending->remaining > 0) return;
+                         results = std::move(pending->results);
+                       }
+                       std::move(pending->done)(std::move(results));
+                     });
+    }
+    return;
+  }
+  if (!log_->Admit()) {
+    std::move(done)(absl::ResourceExhaustedError(absl::StrCat(
+        "the mutex engine already holds its limit of ", kLogEntriesMax,
+        " operations waiting for the disk; retry later")));
+    return;
+  }
+  // An atomic batch runs alone: nothing else applies or reserves meanwhile,
+  // so its one position is in every account's apply order.
+  BatchResults results;
+  uint64_t position = 0;
+  {
+    absl::MutexLock world(&world_mu_);
+    results = ApplyAtomic(operations);
+    position = log_->Reserve();
+  }
+  StoreRecord record;
+  for (size_t i = 0; i < operations.size(); ++i) {
+    if (!results[i].ok()) continue;
+    std::optional<StoreRecord> change = RecordFor(operations[i], *results[i]);
+    if (!change.has_value()) continue;
+    for (BalanceWrite& write : change->balances) {
+      record.balances.push_back(std::move(write));
+    }
+  }
+  std::optional<StoreRecord> logged;
+  if (!record.balances.empty()) logged = std::move(record);
+  log_->Complete(position, std::move(logged),
+                 [done = std::move(done),
+                  results = std::move(results)](absl::Status durable) mutable {
+                   if (durable.ok()) {
+                     std::move(done)(std::move(results));
+                   } else {
+                     std::move(done)(std::move(durable));
+                   }
+                 });
+}
+
+void MutexEngine::DurableOpen(const Operation& operation, OperationDone done) {
+  absl::Status valid = ValidateOperation(operation);
+  if (!valid.ok()) {
+    std::move(done)(std::move(valid));
+    return;
+  }
+  absl::Status inserted;
+  uint64_t position = 0;
+  {
+    absl::ReaderMutexLock world(&world_mu_);
+    // The position is reserved before the account becomes visible, so every
+    // operation on it is logged after its open.
+    absl::MutexLock lock(&open_mu_);
+    position = log_->Reserve();
+    inserted =
+        accounts_.Insert(operation.account_id, NewAccount(operation.amount));
+  }
+  std::optional<StoreRecord> record;
+  if (inserted.ok()) {
+    record.emplace();
+    record->balances.push_back({operation.account_id, operation.amount});
+  }
+  log_->Complete(position, std::move(record),
+                 [inserted = std::move(inserted), amount = operation.amount,
+                  done = std::move(done)](absl::Status durable) mutable {
+                   if (!durable.ok()) {
+                     std::move(done)(std::move(durable));
+                   } else if (!inserted.ok()) {
+                     std::move(done)(std::move(inserted));
+                   } else {
+                     std::move(done)(OperationResult{amount, 0});
+                   }
+                 });
+}
+
+void MutexEngine::ReserveLogPosition() {
+  if (log_ != nullptr) reserved_position = log_->Reserve();
+}
+
+void MutexEngine::StopTheWorld(absl::FunctionRef<void()> body) {
+  absl::MutexLock world(&world_mu_);
+  body();
+}
+
+void MutexEngine::RestoreBalance(const std::string& account_id,
+                                 std::optional<int64_t> balance) {
+  Account* account = accounts_.Find(account_id);
+  if (!balance.has_value()) {
+    // Opened by the failed group: no operation can hold it now.
+    if (account != nullptr) accounts_.Erase(account_id);
+    return;
+  }
+  BANK_CHECK(account != nullptr);
+  absl::MutexLock lock(&account->mu);
+  account->balance = *balance;
 }
 
 BatchResults MutexEngine::ApplyAtomic(
@@ -170,6 +369,7 @@ std::unique_ptr<MutexEngine::Account> MutexEngine::NewAccount(int64_t balance) {
 absl::StatusOr<OperationResult> MutexEngine::ChangeBalance(
     const Operation& operation, Account& account) {
   absl::MutexLock lock(&account.mu);
+  ReserveLogPosition();
   latency_.Spend(operation);
   absl::StatusOr<int64_t> balance =
       operation.kind == OperationKind::kDeposit
@@ -186,6 +386,7 @@ absl::StatusOr<OperationResult> MutexEngine::ChangeBalance(
 absl::StatusOr<OperationResult> MutexEngine::GetBalance(
     const Operation& operation, Account& account) {
   absl::ReaderMutexLock lock(&account.mu);
+  ReserveLogPosition();
   latency_.Spend(operation);
   return OperationResult{account.balance, 0};
 }
@@ -194,6 +395,7 @@ absl::StatusOr<OperationResult> MutexEngine::Transfer(
     const Operation& operation, Account& from, Account& to) {
   OrderedLockPair locks(operation.account_id, &from.mu, operation.to_account_id,
                         &to.mu);
+  ReserveLogPosition();
   latency_.Spend(operation);
   // Check both legs before changing either: a transfer applies wholly or
   // not at all.
@@ -215,6 +417,7 @@ absl::StatusOr<OperationResult> MutexEngine::Transfer(
 EngineStats MutexEngine::Stats() const {
   EngineStats stats;
   stats.accounts_open = accounts_.Size();
+  if (store_ != nullptr) stats.storage = StorageStatsOf(store_->stats());
   return stats;
 }
 

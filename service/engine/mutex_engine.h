@@ -23,8 +23,29 @@
 // The configured latency is spent while the account lock(s) are held: that
 // is what serialisation costs.
 //
-// Accounts are never removed, so an Account* stays valid for the engine's
-// lifetime once the table lock is released.
+// Accounts are never removed (except by a durable rollback, below), so an
+// Account* stays valid once the table lock is released.
+//
+// Durable (EngineOptions::store set): group commit with early lock release
+// through a CommitLog (commit_log.h). Under its account lock(s) an
+// operation applies its change in memory and reserves the next log position;
+// it releases the locks and hands the log its record and completion; the
+// committer thread makes each run of positions durable with one sync and
+// only then runs their completions (on the committer thread). No account
+// lock is ever held across a sync, so a hot account keeps applying while the
+// disk works. Reads and refused operations take a position too: what they
+// report may depend on a change whose sync has not returned. An operation
+// refused before any account lock (invalid, kNotFound) answers at once.
+// An open reserves its position (under open_mu_) before it inserts the
+// account, so every operation on the account is logged after it. A
+// non-atomic batch is its operations, each logged as above; an atomic batch
+// runs alone (world_mu_ held exclusively) and is one log position. A failed
+// commit answers kUnavailable to its group and to everything logged after
+// it, after putting every account they touched back to its durable balance
+// (removing the accounts they opened), with every operation held off by
+// world_mu_ meanwhile: this is the one case where an account is removed.
+// Lock order: world_mu_ (shared per durable operation) before open_mu_
+// before the table's lock before account locks before the log's lock.
 //
 // Thread safety: all public methods may be called from any thread at once.
 
@@ -40,14 +61,19 @@
 #include "absl/synchronization/mutex.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/account_table.h"
+#include "service/engine/commit_log.h"
 #include "service/engine/engine_factory.h"
 #include "service/engine/latency_injector.h"
 #include "service/engine/operation_gate.h"
 
 namespace bank {
 
-class MutexEngine final : public AccountEngine {
+class MutexEngine final : public AccountEngine, public CommitLogOwner {
  public:
+  // Durable mode: the most operations waiting for the disk; one more
+  // answers kResourceExhausted at once.
+  static constexpr size_t kLogEntriesMax = 65'536;
+
   // Uses options.accounts_max and options.latency; `hook` is for tests (see
   // latency_injector.h) and runs under the account lock(s).
   explicit MutexEngine(const EngineOptions& options,
@@ -91,11 +117,33 @@ class MutexEngine final : public AccountEngine {
       const std::vector<Account*>& accounts, size_t accounts_count);
   static int64_t HeldBalance(const Account& account);
 
+  // Durable mode only.
+  void ExecuteDurable(Operation operation, OperationDone done)
+      ABSL_LOCKS_EXCLUDED(world_mu_);
+  void ExecuteBatchDurable(std::vector<Operation> operations, bool atomic,
+                           BatchDone done) ABSL_LOCKS_EXCLUDED(world_mu_);
+  void DurableOpen(const Operation& operation, OperationDone done)
+      ABSL_LOCKS_EXCLUDED(open_mu_);
+  // ReserveLogPosition: under the account lock(s), in durable mode.
+  void ReserveLogPosition();
+  void StopTheWorld(absl::FunctionRef<void()> body) override
+      ABSL_LOCKS_EXCLUDED(world_mu_);
+  void RestoreBalance(const std::string& account_id,
+                      std::optional<int64_t> balance) override;
+
   // Constant after construction.
   const LatencyInjector latency_;
+  AccountStore* const store_;  // Null: in memory only.
 
   OperationGate gate_;
   AccountTable<Account> accounts_;
+  // Held shared by every durable operation, exclusively by an atomic batch
+  // and by a rollback.
+  absl::Mutex world_mu_;
+  // Serialises durable opens' reserve-then-insert.
+  absl::Mutex open_mu_;
+  // Declared last: its committer thread uses the members above.
+  std::unique_ptr<CommitLog> log_;
 };
 
 }  // namespace bank

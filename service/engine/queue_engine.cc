@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "service/engine/check.h"
+#include "service/engine/commit_log.h"
+#include "service/engine/storage_stats.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -29,8 +31,12 @@ QueueEngine::QueueEngine(const EngineOptions& options, OperationHook hook)
     : accounts_max_(options.accounts_max),
       queue_depth_max_(options.queue_depth_max),
       latency_(options.latency, std::move(hook)),
+      store_(options.store),
       slots_(new Slot[options.queue_depth_max]) {
   BANK_CHECK(queue_depth_max_ >= 1);
+  // Before the consumer starts: afterwards only it may touch balances_.
+  balances_.insert(options.recovered_balances.begin(),
+                   options.recovered_balances.end());
   for (size_t i = 0; i < queue_depth_max_; ++i) {
     slots_[i].sequence.store(2 * i, std::memory_order_relaxed);
   }
@@ -145,6 +151,7 @@ EngineStats QueueEngine::Stats() const {
   queue.batch_sizes.sum =
       static_cast<double>(stats_operations_.load(std::memory_order_relaxed));
   stats.queue = std::move(queue);
+  if (store_ != nullptr) stats.storage = StorageStatsOf(store_->stats());
   return stats;
 }
 
@@ -215,6 +222,10 @@ void QueueEngine::TakeBatch() {
 
 void QueueEngine::ApplyBatch() {
   AssertConsumerThread();
+  if (store_ != nullptr) {
+    ApplyBatchDurably();
+    return;
+  }
   for (Message& message : batch_) ApplyMessage(message);
   batch_.clear();
 }
@@ -224,7 +235,73 @@ void QueueEngine::ApplyMessage(Message& message) {
     std::move(message.done)(Apply(message.operation));
     return;
   }
-  BatchMessage& batch = *message.batch;
+  BatchResults results = ApplyBatchMessage(*message.batch);
+  std::move(message.batch->done)(std::move(results));
+}
+
+void QueueEngine::ApplyBatchDurably() {
+  single_results_.clear();
+  batch_results_.clear();
+  records_.clear();
+  auto record = [this](const Operation& operation,
+                       const absl::StatusOr<OperationResult>& result) {
+    if (!result.ok()) return;
+    std::optional<StoreRecord> change = RecordFor(operation, *result);
+    if (change.has_value()) records_.push_back(*std::move(change));
+  };
+  for (Message& message : batch_) {
+    if (message.batch == nullptr) {
+      single_results_.push_back(Apply(message.operation));
+      record(message.operation, single_results_.back());
+    } else {
+      batch_results_.push_back(ApplyBatchMessage(*message.batch));
+      for (size_t i = 0; i < message.batch->operations.size(); ++i) {
+        record(message.batch->operations[i], batch_results_.back()[i]);
+      }
+    }
+  }
+  // One sync for the whole pass; completions only after it returned.
+  absl::Status committed = store_->Commit(records_);
+  if (!committed.ok()) {
+    RollBack(records_);
+    committed = absl::UnavailableError(
+        absl::StrCat(committed.message(), " (operation rolled back)"));
+  }
+  size_t single = 0;
+  size_t batch = 0;
+  for (Message& message : batch_) {
+    if (message.batch == nullptr) {
+      absl::StatusOr<OperationResult>& result = single_results_[single++];
+      std::move(message.done)(committed.ok() ? std::move(result) : committed);
+    } else {
+      BatchResults& results = batch_results_[batch++];
+      std::move(message.batch->done)(
+          committed.ok() ? absl::StatusOr<BatchResults>(std::move(results))
+                         : absl::StatusOr<BatchResults>(committed));
+    }
+  }
+  batch_.clear();
+}
+
+void QueueEngine::RollBack(const std::vector<StoreRecord>& records) {
+  AssertConsumerThread();
+  for (const StoreRecord& record : records) {
+    for (const BalanceWrite& write : record.balances) {
+      absl::StatusOr<std::optional<int64_t>> durable =
+          store_->ReadDurable(write.account_id);
+      // Without the durable value memory cannot be made to match the disk;
+      // serving on would be wrong.
+      BANK_CHECK(durable.ok());
+      if (durable->has_value()) {
+        balances_[write.account_id] = **durable;
+      } else {
+        balances_.erase(write.account_id);  // Opened by the failed pass.
+      }
+    }
+  }
+}
+
+BatchResults QueueEngine::ApplyBatchMessage(BatchMessage& batch) {
   BatchResults results;
   if (batch.atomic) {
     results = ApplyAtomic(batch.operations);
@@ -238,7 +315,7 @@ void QueueEngine::ApplyMessage(Message& message) {
                                    : absl::StatusOr<OperationResult>(valid));
     }
   }
-  std::move(batch.done)(std::move(results));
+  return results;
 }
 
 BatchResults QueueEngine::ApplyAtomic(

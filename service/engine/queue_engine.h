@@ -39,6 +39,18 @@
 // consistent operations for the publish/flag pair, so a wake-up is never
 // missed: either the producer sees the flag, or the consumer sees the slot.
 //
+// Durable (EngineOptions::store set): group commit. The consumer applies a
+// pass (single operations and batches alike) in memory, collects one record
+// per successful change, makes the whole pass durable with ONE
+// AccountStore::Commit() (one sync), and only then runs the pass's
+// completions, so no answer reports a state that is not on disk yet.
+// Operations that arrive during the sync wait in the ring and form the next
+// pass. If the commit fails (a full disk, an I/O error), the consumer puts
+// every account the pass touched back to its durable balance (an account
+// the pass opened disappears again) and answers every operation and batch
+// of the pass kUnavailable: none is acknowledged, memory matches the disk,
+// and the next pass tries the disk again.
+//
 // Completions run on the consumer thread (or on the caller's thread for an
 // operation rejected up front). A completion may call Execute() again, but
 // must not block and must not call Shutdown().
@@ -148,6 +160,9 @@ class QueueEngine final : public AccountEngine {
   void TakeBatch();
   void ApplyBatch();
   void ApplyMessage(Message& message);
+  BatchResults ApplyBatchMessage(BatchMessage& batch);
+  void ApplyBatchDurably();
+  void RollBack(const std::vector<StoreRecord>& records);
   BatchResults ApplyAtomic(const std::vector<Operation>& operations);
   absl::StatusOr<OperationResult> Apply(const Operation& operation);
   absl::StatusOr<OperationResult> Open(const Operation& operation);
@@ -168,6 +183,7 @@ class QueueEngine final : public AccountEngine {
   const size_t accounts_max_;
   const size_t queue_depth_max_;
   const LatencyInjector latency_;
+  AccountStore* const store_;  // Null: in memory only.
   const std::unique_ptr<Slot[]> slots_;
 
   // The next position a producer claims, plus kClosedBit once shut down.
@@ -194,6 +210,10 @@ class QueueEngine final : public AccountEngine {
   alignas(64) uint64_t head_ = 0;  // The next position to consume.
   absl::flat_hash_map<std::string, int64_t> balances_;
   std::vector<Message> batch_;
+  // Durable mode, consumer thread only: the pass's outcomes until its sync.
+  std::vector<absl::StatusOr<OperationResult>> single_results_;
+  std::vector<BatchResults> batch_results_;
+  std::vector<StoreRecord> records_;
 
   // Serialises Shutdown() callers; declared last so that the consumer
   // starts after every other member is constructed.

@@ -57,6 +57,14 @@ TEST_P(EngineContractTest, StatsCountOpenAccounts) {
             absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(engine_->Stats().accounts_open, 2u);
   EXPECT_EQ(engine_->Stats().queue.has_value(), GetParam().engine == "queue");
+  // Durable engines report their store's syncs: every sync once in the
+  // histogram, and the two opens needed at least one.
+  const std::optional<StorageStats> storage = engine_->Stats().storage;
+  ASSERT_EQ(storage.has_value(), GetParam().durable);
+  if (storage.has_value()) {
+    EXPECT_GE(storage->syncs_total, 1u);
+    EXPECT_EQ(storage->sync_duration_seconds.Count(), storage->syncs_total);
+  }
 }
 
 TEST_P(EngineContractTest, OpenAnswersInitialBalance) {

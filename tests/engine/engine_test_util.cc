@@ -6,6 +6,7 @@
 #include "service/engine/mutex_engine.h"
 #include "service/engine/queue_engine.h"
 #include "service/engine/unsafe_engine.h"
+#include "service/storage/memory_store.h"
 
 namespace bank::testing {
 
@@ -13,15 +14,51 @@ std::ostream& operator<<(std::ostream& out, const EngineConfig& config) {
   return out << config.label;
 }
 
+namespace {
+
+// DurableEngine: an engine together with the MemoryStore it commits to
+// (the store must outlive the engine).
+class DurableEngine final : public AccountEngine {
+ public:
+  explicit DurableEngine(std::unique_ptr<MemoryStore> store)
+      : store_(std::move(store)) {}
+  void set_engine(std::unique_ptr<AccountEngine> engine) {
+    engine_ = std::move(engine);
+  }
+  ~DurableEngine() override { engine_.reset(); }
+
+  void Execute(Operation operation, OperationDone done) override {
+    engine_->Execute(std::move(operation), std::move(done));
+  }
+  void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                    BatchDone done) override {
+    engine_->ExecuteBatch(std::move(operations), atomic, std::move(done));
+  }
+  void Shutdown() override { engine_->Shutdown(); }
+  const char* Name() const override { return engine_->Name(); }
+  EngineStats Stats() const override { return engine_->Stats(); }
+
+ private:
+  std::unique_ptr<MemoryStore> store_;
+  std::unique_ptr<AccountEngine> engine_;
+};
+
+}  // namespace
+
 std::vector<EngineConfig> RealEngineConfigs() {
   return {{"mutex", "mutex"},
           {"queue", "queue"},
           {"queue_tiny", "queue", kTinyQueueDepthMax},
-          {"unsafe", "unsafe"}};
+          {"unsafe", "unsafe"},
+          {"mutex_durable", "mutex", kQueueDepthMaxDefault, true},
+          {"queue_durable", "queue", kQueueDepthMaxDefault, true}};
 }
 
 std::vector<EngineConfig> SafeEngineConfigs() {
-  return {{"mutex", "mutex"}, {"queue", "queue"}};
+  return {{"mutex", "mutex"},
+          {"queue", "queue"},
+          {"mutex_durable", "mutex", kQueueDepthMaxDefault, true},
+          {"queue_durable", "queue", kQueueDepthMaxDefault, true}};
 }
 
 std::vector<EngineConfig> AllEngineConfigs() {
@@ -40,6 +77,19 @@ std::unique_ptr<AccountEngine> MakeEngine(const EngineConfig& config,
   options.accounts_max = accounts_max;
   options.queue_depth_max = config.queue_depth_max;
   options.latency = latency;
+  if (config.durable) {
+    auto store = std::make_unique<MemoryStore>();
+    options.store = store.get();
+    auto durable = std::make_unique<DurableEngine>(std::move(store));
+    if (config.engine == "mutex") {
+      durable->set_engine(
+          std::make_unique<MutexEngine>(options, std::move(hook)));
+    } else {
+      durable->set_engine(
+          std::make_unique<QueueEngine>(options, std::move(hook)));
+    }
+    return durable;
+  }
   if (config.engine == "mutex") {
     return std::make_unique<MutexEngine>(options, std::move(hook));
   }

@@ -27,6 +27,9 @@ struct EngineConfig {
   std::string label;   // Test-name suffix: "mutex", "queue_tiny", ...
   std::string engine;  // "mutex", "queue", "unsafe" or "model".
   size_t queue_depth_max = kQueueDepthMaxDefault;
+  // Durable: the engine commits to an in-memory AccountStore (MemoryStore),
+  // so every answer waits for a group commit as it would on disk.
+  bool durable = false;
   // For engines outside service/engine (postgres): builds a fresh, empty
   // engine; MakeEngine calls it instead of choosing by `engine`.
   std::function<std::unique_ptr<AccountEngine>(size_t accounts_max)> make =
@@ -35,9 +38,11 @@ struct EngineConfig {
 
 std::ostream& operator<<(std::ostream& out, const EngineConfig& config);
 
-// The real engines: mutex, queue, queue_tiny and unsafe.
+// The real engines: mutex, queue, queue_tiny, unsafe, and the durable mutex
+// and queue engines.
 std::vector<EngineConfig> RealEngineConfigs();
-// The engines that must never lose an update: mutex and queue.
+// The engines that must never lose an update: mutex and queue, in memory
+// and durable.
 std::vector<EngineConfig> SafeEngineConfigs();
 // RealEngineConfigs() plus the model, so the model obeys the contract too.
 std::vector<EngineConfig> AllEngineConfigs();

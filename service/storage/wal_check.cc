@@ -1,0 +1,130 @@
+#include "service/storage/wal_check.h"
+
+#include <array>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace bank {
+namespace {
+
+// The log format's constants (RocksDB db/log_format.h).
+constexpr uint64_t kBlockBytes = 32768;
+constexpr uint64_t kHeaderBytes = 7;
+constexpr uint32_t kMaskDelta = 0xa282ead8u;
+enum RecordType : uint8_t {
+  kZeroType = 0,
+  kFullType = 1,
+  kFirstType = 2,
+  kMiddleType = 3,
+  kLastType = 4,
+  kSetCompressionType = 9,
+};
+
+std::array<uint32_t, 256> MakeTable() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t crc = i;
+    for (int bit = 0; bit < 8; ++bit) {
+      crc = (crc & 1) ? (crc >> 1) ^ 0x82f63b78u : crc >> 1;
+    }
+    table[i] = crc;
+  }
+  return table;
+}
+
+uint32_t Unmask(uint32_t masked) {
+  uint32_t rotated = masked - kMaskDelta;
+  return (rotated >> 17) | (rotated << 15);
+}
+
+uint32_t DecodeFixed32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<uint32_t>(u[0]) | (static_cast<uint32_t>(u[1]) << 8) |
+         (static_cast<uint32_t>(u[2]) << 16) |
+         (static_cast<uint32_t>(u[3]) << 24);
+}
+
+bool AllZero(absl::string_view bytes) {
+  return bytes.find_first_not_of('\0') == absl::string_view::npos;
+}
+
+}  // namespace
+
+uint32_t Crc32c(absl::string_view data, uint32_t init) {
+  static const std::array<uint32_t, 256> table = MakeTable();
+  uint32_t crc = ~init;
+  for (char c : data) {
+    crc = table[(crc ^ static_cast<uint8_t>(c)) & 0xff] ^ (crc >> 8);
+  }
+  return ~crc;
+}
+
+WalCheck CheckWalBytes(absl::string_view contents) {
+  WalCheck check;
+  const uint64_t size = contents.size();
+  uint64_t offset = 0;
+  // A bad record is a torn tail when nothing but zeros follows it.
+  auto bad = [&](uint64_t at, uint64_t end, std::string reason) {
+    check.bad_offset = at;
+    check.reason = std::move(reason);
+    check.verdict = end >= size || AllZero(contents.substr(end))
+                        ? WalCheck::Verdict::kTornTail
+                        : WalCheck::Verdict::kDamaged;
+    return check;
+  };
+  while (offset < size) {
+    const uint64_t block_left = kBlockBytes - offset % kBlockBytes;
+    if (block_left < kHeaderBytes) {  // A zero-filled block trailer.
+      offset += block_left;
+      continue;
+    }
+    if (size - offset < kHeaderBytes) {
+      return bad(offset, size, "truncated record header");
+    }
+    const char* header = contents.data() + offset;
+    const uint32_t length =
+        static_cast<uint8_t>(header[4]) |
+        (static_cast<uint32_t>(static_cast<uint8_t>(header[5])) << 8);
+    const uint8_t type = static_cast<uint8_t>(header[6]);
+    if (type == kZeroType && length == 0) {
+      // Preallocated, never written space: the end of the data.
+      if (AllZero(contents.substr(offset))) return check;
+      return bad(offset, offset + kHeaderBytes, "zero record header");
+    }
+    if (type > kLastType && type != kSetCompressionType) {
+      check.verdict = WalCheck::Verdict::kUnknown;
+      check.bad_offset = offset;
+      check.reason = absl::StrCat("record type ", type);
+      return check;
+    }
+    const uint64_t end = offset + kHeaderBytes + length;
+    if (end > size) {
+      return bad(offset, size, "truncated record body");
+    }
+    if (length > block_left - kHeaderBytes) {
+      return bad(offset, end, "record length past its block");
+    }
+    const uint32_t expected = Unmask(DecodeFixed32(header));
+    const uint32_t actual =
+        Crc32c(contents.substr(offset + kHeaderBytes, length),
+               Crc32c(contents.substr(offset + 6, 1)));
+    if (expected != actual) return bad(offset, end, "checksum mismatch");
+    offset = end;
+    // valid_bytes ends a whole logical record, so that cutting a torn tail
+    // never leaves the first fragments of a record behind.
+    if (type != kFirstType && type != kMiddleType) check.valid_bytes = offset;
+  }
+  return check;
+}
+
+absl::StatusOr<WalCheck> CheckWalFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return CheckWalBytes(contents.str());
+}
+
+}  // namespace bank
