@@ -62,12 +62,23 @@ void QueueEngine::Execute(Operation operation, OperationDone done) {
 void QueueEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
                                BatchDone done) {
   absl::Status rejected = ValidateBatchSize(operations.size());
-  if (rejected.ok()) {
+  const size_t count = operations.size();
+  if (rejected.ok() &&
+      batched_operations_waiting_.fetch_add(count, std::memory_order_relaxed) +
+              count >
+          kBatchedOperationsWaitingMax) {
+    batched_operations_waiting_.fetch_sub(count, std::memory_order_relaxed);
+    rejected = absl::ResourceExhaustedError(
+        absl::StrCat("the queue engine already holds its limit of ",
+                     kBatchedOperationsWaitingMax,
+                     " operations in waiting batches; retry later"));
+  } else if (rejected.ok()) {
     Message message;
     message.batch = std::make_unique<BatchMessage>(
         BatchMessage{std::move(operations), atomic, std::move(done)});
     rejected = Enqueue(message);
     if (rejected.ok()) return;
+    batched_operations_waiting_.fetch_sub(count, std::memory_order_relaxed);
     done = std::move(message.batch->done);
   }
   std::move(done)(std::move(rejected));
@@ -202,9 +213,13 @@ void QueueEngine::TakeBatch() {
   do {
     Slot& slot = slots_[head_ % queue_depth_max_];
     batch_.push_back(std::move(slot.message));
-    operations += batch_.back().batch == nullptr
-                      ? 1
-                      : batch_.back().batch->operations.size();
+    if (batch_.back().batch == nullptr) {
+      ++operations;
+    } else {
+      const size_t count = batch_.back().batch->operations.size();
+      operations += count;
+      batched_operations_waiting_.fetch_sub(count, std::memory_order_relaxed);
+    }
     // Free the slot for the next lap before applying anything.
     slot.sequence.store(2 * (head_ + queue_depth_max_),
                         std::memory_order_release);
