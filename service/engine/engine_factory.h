@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
+#include "service/engine/request_id_table.h"
 
 namespace bank {
 
@@ -45,9 +46,14 @@ struct EngineOptions {
   // answers kResourceExhausted at once.
   size_t queue_depth_max = kQueueDepthMaxDefault;
   LatencyRange latency;
+  // Request ids (idempotent_engine.h): every engine is wrapped in an
+  // IdempotentEngine unless request_ids_enabled is false.
+  bool request_ids_enabled = true;
+  RequestIdOptions request_ids;
 };
 
-// CreateEngine answers the engine named by options.engine, or
+// CreateEngine answers the engine named by options.engine (wrapped in an
+// IdempotentEngine when options.request_ids_enabled), or
 // kInvalidArgument naming the valid choices.
 absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
     const EngineOptions& options);

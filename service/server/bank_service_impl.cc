@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/server/grpc_status.h"
 #include "service/engine/operation.h"
+#include "service/server/grpc_status.h"
 
 namespace bank {
 namespace {
@@ -107,7 +107,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
     const bank::v1::OpenAccountRequest* request,
     bank::v1::OpenAccountResponse* response) {
   Operation operation{OperationKind::kOpen, request->account_id(), "",
-                      request->initial_balance()};
+                      request->initial_balance(), request->request_id()};
   return Submit(
       engine_, options_.log_ops, context, NoActor(), std::move(operation),
       [request, response](const OperationResult& result) {
@@ -121,7 +121,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
     const bank::v1::DepositRequest* request,
     bank::v1::DepositResponse* response) {
   Operation operation{OperationKind::kDeposit, request->account_id(), "",
-                      request->amount()};
+                      request->amount(), request->request_id()};
   return Submit(engine_, options_.log_ops, context, request->actor(),
                 std::move(operation),
                 [response](const OperationResult& result) {
@@ -134,7 +134,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Withdraw(
     const bank::v1::WithdrawRequest* request,
     bank::v1::WithdrawResponse* response) {
   Operation operation{OperationKind::kWithdraw, request->account_id(), "",
-                      request->amount()};
+                      request->amount(), request->request_id()};
   return Submit(engine_, options_.log_ops, context, request->actor(),
                 std::move(operation),
                 [response](const OperationResult& result) {
@@ -147,7 +147,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::Transfer(
     const bank::v1::TransferRequest* request,
     bank::v1::TransferResponse* response) {
   Operation operation{OperationKind::kTransfer, request->from_account_id(),
-                      request->to_account_id(), request->amount()};
+                      request->to_account_id(), request->amount(),
+                      request->request_id()};
   return Submit(engine_, options_.log_ops, context, request->actor(),
                 std::move(operation),
                 [response](const OperationResult& result) {
