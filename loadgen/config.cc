@@ -147,6 +147,15 @@ absl::Status FillOperations(const FlagValues& flags, LoadgenConfig& config) {
   config.amount = *amount;
   config.deadline = flags.deadline;
   config.settle = flags.settle;
+  status = CheckDuration("retry_for", flags.retry_for, absl::ZeroDuration(),
+                         kRetryForMax);
+  if (!status.ok()) return status;
+  if (!(flags.indeterminate_max >= 0 && flags.indeterminate_max <= 1)) {
+    return Invalid("indeterminate_max", "must be a share from 0 to 1");
+  }
+  config.request_ids = flags.request_ids;
+  config.retry_for = flags.retry_for;
+  config.indeterminate_max = flags.indeterminate_max;
   config.seed = flags.seed;
   config.json_path = flags.json;
   return absl::OkStatus();

@@ -1,9 +1,11 @@
 // bank_loadgen: fires Withdraw/Deposit/Transfer load at a bank server,
 // reports like ghz and checks that no money went missing.
 //
-// Exit status: 0 the invariant holds, 1 it is violated, 2 bad usage, an
-// unreachable target, or a run that could not be checked (accounts could
-// not be opened or read back). See docs/LOADGEN.md.
+// Exit status: 0 the invariant holds (PASS), 1 it is violated (FAIL), 2 bad
+// usage, an unreachable target or accounts that could not be opened, 3
+// INCONCLUSIVE: no violation found, but too many outcomes were indeterminate
+// (--indeterminate_max) or the balances could not be read back. Whenever the
+// load ran, the report is printed (and --json written). See docs/LOADGEN.md.
 
 #include <unistd.h>
 
@@ -62,6 +64,16 @@ ABSL_FLAG(uint64_t, seed, 1, "seed of the operation streams");
 ABSL_FLAG(std::string, json, "", "also write the report as JSON to this file");
 ABSL_FLAG(std::string, account_prefix, "",
           "prefix of the new accounts' ids (default: unique per run)");
+ABSL_FLAG(bool, request_ids, true,
+          "give every change a fresh request_id and retry indeterminate "
+          "outcomes with it, so the check is exact");
+ABSL_FLAG(absl::Duration, retry_for, bank::loadgen::kRetryForDefault,
+          "with --request_ids, how long one operation is retried (jittered "
+          "exponential backoff); also how long the load rides over a "
+          "server that answers nothing");
+ABSL_FLAG(double, indeterminate_max, bank::loadgen::kIndeterminateMaxDefault,
+          "share of operations (0-1) that may end indeterminate before a "
+          "passing check is reported INCONCLUSIVE (exit 3)");
 
 namespace bank::loadgen {
 namespace {
@@ -69,13 +81,16 @@ namespace {
 constexpr int kExitPass = 0;
 constexpr int kExitViolated = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitInconclusive = 3;
 
 constexpr const char* kFlagNames[] = {
-    "target",       "scenario",      "concurrency", "connections",
-    "total",        "duration",      "warmup",      "rps",
-    "mix",          "amount",        "accounts",    "initial_balance",
-    "use_existing", "deadline",      "settle",      "seed",
-    "json",         "account_prefix"};
+    "target",       "scenario",  "concurrency",
+    "connections",  "total",     "duration",
+    "warmup",       "rps",       "mix",
+    "amount",       "accounts",  "initial_balance",
+    "use_existing", "deadline",  "settle",
+    "seed",         "json",      "account_prefix",
+    "request_ids",  "retry_for", "indeterminate_max"};
 
 bool IsOurFlag(absl::string_view name) {
   for (const char* known : kFlagNames) {
@@ -157,6 +172,9 @@ FlagValues ReadFlags() {
   f.seed = absl::GetFlag(FLAGS_seed);
   f.json = absl::GetFlag(FLAGS_json);
   f.account_prefix = absl::GetFlag(FLAGS_account_prefix);
+  f.request_ids = absl::GetFlag(FLAGS_request_ids);
+  f.retry_for = absl::GetFlag(FLAGS_retry_for);
+  f.indeterminate_max = absl::GetFlag(FLAGS_indeterminate_max);
   return f;
 }
 
@@ -210,17 +228,21 @@ int RunLoadScenario(const LoadgenConfig& config,
   absl::StatusOr<std::vector<int64_t>> balances = ReadSettledBalances(
       stub, config.account_ids, ledger.Counts().indeterminate > 0,
       config.settle, reads);
-  if (!balances.ok()) return Fail(balances.status());
-  const Verdict verdict = ledger.Check(*balances);
-  const LoadReport report =
+  // Without balances nothing can be checked, but the report so far (the
+  // load's statistics and outcomes) is still printed and written.
+  const Verdict verdict = balances.ok() ? ledger.Check(*balances) : Verdict{};
+  LoadReport report =
       BuildReport(config, timing, stats, ledger, verdict, reads);
+  DecideVerdict(balances.ok() ? "" : std::string(balances.status().message()),
+                report.invariant);
   std::fputs(FormatText(report).c_str(), stdout);
   std::fflush(stdout);
   if (!config.json_path.empty()) {
     absl::Status written = WriteFile(config.json_path, FormatJson(report));
     if (!written.ok()) return Fail(written);
   }
-  return verdict.pass ? kExitPass : kExitViolated;
+  if (!report.invariant.pass) return kExitViolated;
+  return report.invariant.inconclusive ? kExitInconclusive : kExitPass;
 }
 
 int Main(int argc, char** argv) {
@@ -230,7 +252,7 @@ int Main(int argc, char** argv) {
       "bank_loadgen: parallel Withdraw/Deposit/Transfer load against "
       "bank_server, a ghz-style report and an exact money invariant check.\n"
       "Usage: bank_loadgen [--flag=value ...]   (exit 0 PASS, 1 FAIL, 2 "
-      "usage or unreachable)");
+      "usage or unreachable, 3 INCONCLUSIVE)");
   bool help = false;
   absl::Status parsed = ParseArgs(argc, argv, help);
   if (!parsed.ok()) return Fail(parsed);
