@@ -168,6 +168,9 @@ class QueueEngine final : public AccountEngine {
   uint64_t wait_position_ ABSL_GUARDED_BY(sleep_mu_) = 0;
   std::atomic<uint64_t> stats_batches_{0};
   std::atomic<uint64_t> stats_operations_{0};
+  // stopping_: set by Shutdown; the consumer then answers kUnavailable to
+  // every message it has not started, instead of applying it.
+  std::atomic<bool> stopping_{false};
 
   // Owned by the consumer thread (see the single-consumer rule above).
   std::atomic<std::thread::id> consumer_id_{};

@@ -119,6 +119,7 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
         absl::StrCat("--apply_latency: ", latency.status().message()));
   }
   config.engine.latency = *latency;
+  config.server.engine_stop_max = latency->max + absl::Seconds(1);
   config.engine.request_ids.ttl = absl::GetFlag(FLAGS_request_id_ttl);
   config.engine.request_ids.entries_max = absl::GetFlag(FLAGS_request_ids_max);
   if (config.engine.request_ids.ttl <= absl::ZeroDuration() ||

@@ -59,6 +59,11 @@ struct ServerConfig {
   // security: TLS credentials and authz policy (server_security.h);
   // default plaintext, every call allowed.
   ServerSecurity security;
+  // engine_stop_max: the longest the engine's Shutdown may take (about one
+  // operation, its injected latency included). gRPC cancels what is still
+  // open only this long after the grace, once the engine has answered every
+  // RPC it holds: see ServeUntilSignal.
+  absl::Duration engine_stop_max = absl::Seconds(1);
 };
 
 // InitialAccount: an account the server opens before it starts serving.
