@@ -31,6 +31,8 @@
 #define BANK_SERVICE_ENGINE_IDEMPOTENT_ENGINE_H_
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "service/engine/account_engine.h"
 #include "service/engine/request_id_table.h"
@@ -44,6 +46,14 @@ class IdempotentEngine final : public AccountEngine {
   ~IdempotentEngine() override;
 
   void Execute(Operation operation, OperationDone done) override;
+  // ExecuteBatch passes the batch to the wrapped engine as it is: request
+  // ids inside a batch are not looked up or remembered (bank.v1's batch
+  // carries none); a batch is retried safely only if it is atomic and the
+  // caller can tell from its results whether it applied.
+  void ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                    BatchDone done) override {
+    inner_->ExecuteBatch(std::move(operations), atomic, std::move(done));
+  }
   void Shutdown() override { inner_->Shutdown(); }
   // Name is the wrapped engine's: the wrapper is not an engine choice.
   const char* Name() const override { return inner_->Name(); }

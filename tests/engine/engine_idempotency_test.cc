@@ -268,6 +268,9 @@ class ParkedEngine final : public AccountEngine {
     parked_.push_back(std::move(done));
     (void)operation;
   }
+  void ExecuteBatch(std::vector<Operation>, bool, BatchDone done) override {
+    std::move(done)(absl::UnimplementedError("no batches"));
+  }
   void Shutdown() override {}
   const char* Name() const override { return "parked"; }
   int Executed() {
