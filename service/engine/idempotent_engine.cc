@@ -26,6 +26,7 @@ void IdempotentEngine::Execute(Operation operation, OperationDone done) {
   RequestIdTable::Claim claim = table_.ClaimId(operation, &done);
   switch (claim.kind) {
     case RequestIdTable::ClaimKind::kAnswered:
+      if (claim.outcome.ok()) claim.outcome->replayed = true;
       std::move(done)(std::move(claim.outcome));
       return;
     case RequestIdTable::ClaimKind::kAttached:
@@ -39,7 +40,9 @@ void IdempotentEngine::Execute(Operation operation, OperationDone done) {
       [this, request_id = std::move(request_id), done = std::move(done)](
           absl::StatusOr<OperationResult> outcome) mutable {
         std::vector<OperationDone> waiters = table_.Finish(request_id, outcome);
-        for (OperationDone& waiter : waiters) std::move(waiter)(outcome);
+        absl::StatusOr<OperationResult> replay = outcome;
+        if (replay.ok()) replay->replayed = true;
+        for (OperationDone& waiter : waiters) std::move(waiter)(replay);
         std::move(done)(std::move(outcome));
       });
 }

@@ -48,6 +48,10 @@ struct Operation {
 struct OperationResult {
   int64_t balance = 0;     // account_id's balance (the source, for transfers).
   int64_t to_balance = 0;  // Only for kTransfer: the target's balance.
+  // replayed: this is a remembered outcome answered again for a repeated
+  // request id (idempotent_engine.h); nothing was applied this time. Not
+  // part of any response, so a replay answers the same bytes.
+  bool replayed = false;
 };
 
 // OperationDone receives an operation's outcome. It is called exactly once.

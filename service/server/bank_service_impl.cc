@@ -56,7 +56,8 @@ grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
           absl::StatusOr<OperationResult> result) mutable {
         if (result.ok()) {
           fill(*result);
-          WriteLogLine(log_line);
+          // A replay of a remembered outcome applied nothing: no line.
+          if (!result->replayed) WriteLogLine(log_line);
         }
         reactor->Finish(ToGrpcStatus(result.status()));
       });

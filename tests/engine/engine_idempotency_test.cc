@@ -95,6 +95,8 @@ TEST_P(EngineIdempotencyTest, RepeatAnswersTheFirstResultAndChangesNothing) {
   absl::StatusOr<OperationResult> repeat = Run(deposit);
   ASSERT_TRUE(repeat.ok()) << repeat.status();
   EXPECT_EQ(repeat->balance, 100);  // The first answer, not today's balance.
+  EXPECT_FALSE(first->replayed);
+  EXPECT_TRUE(repeat->replayed);
   EXPECT_EQ(BalanceOf(*engine_, "main"), 105);
 }
 
