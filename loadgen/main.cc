@@ -202,7 +202,8 @@ int RunArticleScenario(const LoadgenConfig& config,
     absl::Status written = WriteFile(config.json_path, result->json);
     if (!written.ok()) return Fail(written);
   }
-  return result->invariant.pass ? kExitPass : kExitViolated;
+  if (!result->invariant.pass) return kExitViolated;
+  return result->invariant.inconclusive ? kExitInconclusive : kExitPass;
 }
 
 absl::StatusOr<std::vector<int64_t>> PrepareAccounts(
