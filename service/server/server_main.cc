@@ -76,7 +76,7 @@ ABSL_FLAG(absl::Duration, request_id_ttl, bank::kRequestIdTtlDefault,
           "How long the outcome of a change that carried a request_id is "
           "remembered and replayed to repeats, e.g. '24h'.");
 ABSL_FLAG(uint64_t, request_ids_max, bank::kRequestIdsMaxDefault,
-          "Most request ids remembered at once (about 400 bytes each; see "
+          "Most request ids remembered at once (about 350 bytes each; see "
           "docs/SERVER.md); the oldest remembered outcome is forgotten first.");
 
 namespace bank {
