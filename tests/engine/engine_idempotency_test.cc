@@ -357,6 +357,31 @@ TEST(IdempotentEngineTest, AllEntriesInFlightAnswersResourceExhausted) {
   EXPECT_EQ(engine.RememberedIds(), 2u);
 }
 
+// CreateEngine (what bank_server uses) wraps every engine, and rejects
+// request-id limits of zero.
+TEST(CreateEngineTest, EveryEngineHonoursRequestIds) {
+  for (const char* name : {"mutex", "queue", "unsafe"}) {
+    EngineOptions options;
+    options.engine = name;
+    absl::StatusOr<std::unique_ptr<AccountEngine>> engine =
+        CreateEngine(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    EXPECT_STREQ((*engine)->Name(), name);
+    ASSERT_TRUE(Open(**engine, "main", 10).ok());
+    const Operation deposit = Change(OperationKind::kDeposit, "main", 5, "d");
+    ASSERT_TRUE(ExecuteAndWait(**engine, deposit).ok());
+    ASSERT_TRUE(ExecuteAndWait(**engine, deposit).ok());
+    EXPECT_EQ(BalanceOf(**engine, "main"), 15) << name;
+  }
+  EngineOptions zero;
+  zero.request_ids.entries_max = 0;
+  EXPECT_EQ(CreateEngine(zero).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EngineOptions off = zero;
+  off.request_ids_enabled = false;
+  EXPECT_TRUE(CreateEngine(off).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllEngines, EngineIdempotencyTest, ::testing::ValuesIn(AllEngineConfigs()),
     [](const ::testing::TestParamInfo<EngineConfig>& info) {
