@@ -25,8 +25,8 @@ void UnsafeEngine::Execute(Operation operation, OperationDone done) {
   gate_.Exit();
 }
 
-void UnsafeEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
-                                BatchDone done) {
+void UnsafeEngine::ExecuteBatch(std::vector<Operation> operations,
+                                bool atomic, BatchDone done) {
   if (absl::Status size = ValidateBatchSize(operations.size()); !size.ok()) {
     std::move(done)(std::move(size));
     return;
