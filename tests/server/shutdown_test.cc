@@ -3,9 +3,9 @@
 // (UNAVAILABLE means "not applied", as bank.proto says), every OK was
 // applied, and nothing else is answered; (2) the server exits by itself, 0,
 // long before the backlog could have drained.
-// Method: the queue engine with 20 ms per operation and kCalls deposits of
-// 1 in flight (kCalls * 20 ms = 40 s of backlog); --log_ops prints one line
-// per applied deposit, each naming its call by a unique actor, so the
+// Method: the queue and mutex engines with 20 ms per operation and kCalls
+// deposits of 1 in flight (kCalls * 20 ms = 40 s of backlog); --log_ops prints
+// one line per applied deposit, each naming its call by a unique actor, so the
 // applied set is read from the server's own log. Calls gRPC had not yet
 // handed to a handler when shutdown began end CANCELLED: not applied either.
 // SIGTERM goes out once the first deposit is logged. The exit is awaited with a
@@ -34,10 +34,12 @@ constexpr int kCalls = 2000;
 // grace plus the engine's 1.02 s stop bound, on any loaded machine.
 constexpr absl::Duration kExitBound = absl::Seconds(25);
 
-TEST(ShutdownTest, UnavailableNeverHidesAnAppliedChangeAndGraceBoundsExit) {
+class ShutdownTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShutdownTest, UnavailableNeverHidesAnAppliedChangeAndGraceBoundsExit) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> started = ServerProcess::Start(
       BANK_SERVER_PATH,
-      {"--engine=queue", "--apply_latency=20ms", "--shutdown_grace=1s",
+      {"--engine=" + GetParam(), "--apply_latency=20ms", "--shutdown_grace=1s",
        "--log_ops", "--accounts=main:0"});
   ASSERT_TRUE(started.ok()) << started.status();
   ServerProcess& server = **started;
@@ -97,6 +99,11 @@ TEST(ShutdownTest, UnavailableNeverHidesAnAppliedChangeAndGraceBoundsExit) {
   // The backlog cannot drain in the grace: most calls were turned away.
   EXPECT_GT(unavailable, 0);
 }
+
+// The queue engine holds its backlog in its queue; the mutex engine in
+// threads waiting for the account's lock.
+INSTANTIATE_TEST_SUITE_P(SafeEngines, ShutdownTest,
+                         ::testing::Values("queue", "mutex"));
 
 }  // namespace
 }  // namespace bank::testing
