@@ -12,6 +12,9 @@
 #      account and on 10,000 accounts, recording the loadgen's JSON report
 #      and the server's CPU time (utime+stime from /proc/<pid>/stat);
 #   4. bank_loadgen versus the plain closed-loop client on the floor server;
+#      then what --metrics_listen costs: bench/metrics_overhead.sh (two
+#      queue servers, with and without metrics, driven in turn) and
+#      metrics_bench (the per-RPC counting in-process);
 #   5. memory: bank_server's RSS empty and with 1,000,000 open accounts, per
 #      engine;
 #   6. bench/report.py writes docs/BENCHMARKS.md and the plots.
@@ -47,12 +50,14 @@ engines=(mutex queue unsafe)
 load_duration_s=4
 warmup_s=1
 compare_duration_s=5
+metrics_repetitions=7
 memory_accounts=1000000
 engine_bench_min_time_s=0.2
 if $quick; then
   load_duration_s=1
   warmup_s=0.2
   compare_duration_s=1
+  metrics_repetitions=2
   memory_accounts=20000
   engine_bench_min_time_s=0.02
 fi
@@ -288,6 +293,20 @@ run_client_comparison() {
   stop_server
 }
 
+# run_metrics_overhead: --metrics_listen on and off, end to end and in
+# process.
+run_metrics_overhead() {
+  step "metrics: bank_server with and without --metrics_listen"
+  BANK_BENCH_BUILD_DIR=$build_dir \
+    BANK_BENCH_TSV=$results_dir/metrics_overhead.tsv \
+    run_bounded bench/metrics_overhead.sh "$metrics_repetitions" \
+    "$load_duration_s" >&2
+  run_client "$build_dir/bench/metrics_bench" --benchmark_repetitions=5 \
+    --benchmark_report_aggregates_only=true \
+    --benchmark_out="$results_dir/metrics_bench.json" \
+    --benchmark_out_format=json >"$results_dir/metrics_bench.txt"
+}
+
 # memory_one ENGINE DETECTION: RSS of a fresh bank_server, empty and with
 # memory_accounts open accounts; appends a line to memory.tsv.
 memory_one() {
@@ -331,7 +350,8 @@ main() {
   scripts/install-deps.sh --bench
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build_dir" -j "$(nproc)" --target bank_server bank_loadgen \
-    engine_bench bank_floor_server bench_open_accounts bench_closed_loop
+    engine_bench bank_floor_server bench_open_accounts bench_closed_loop \
+    metrics_bench
   rm -rf "$results_dir"
   mkdir -p "$results_dir/runs"
   local started_s=$SECONDS
@@ -339,6 +359,7 @@ main() {
   run_engine_bench
   run_sweep
   run_client_comparison
+  run_metrics_overhead
   run_memory
   printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" \
     >>"$results_dir/machine.tsv"

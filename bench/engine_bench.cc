@@ -312,8 +312,8 @@ int main(int argc, char** argv) {
   // Every figure is a median over kRepetitionsDefault runs with its min and
   // max unless the command line says otherwise.
   std::vector<char*> args(argv, argv + argc);
-  std::string repetitions = absl::StrCat("--benchmark_repetitions=",
-                                         bank::kRepetitionsDefault);
+  std::string repetitions =
+      absl::StrCat("--benchmark_repetitions=", bank::kRepetitionsDefault);
   std::string aggregates = "--benchmark_report_aggregates_only=true";
   if (!bank::HasFlag(argc, argv, "--benchmark_repetitions")) {
     args.push_back(repetitions.data());

@@ -9,6 +9,9 @@ Inputs, all in --results:
                        the server's CPU ticks over that run
   clients.tsv          bank_loadgen versus bench_closed_loop on the floor
   memory.tsv           bank_server RSS empty and with N open accounts
+  metrics_overhead.tsv bench/metrics_overhead.sh's runs (with and without
+                       --metrics_listen); metrics_bench.json its in-process
+                       per-RPC cost
 Every figure in the document comes from these files, so rerunning
 bench/e2e.sh regenerates all of it.
 """
@@ -137,6 +140,26 @@ def parse_clients(results, clk_tck):
     return clients
 
 
+def parse_metrics_overhead(results):
+    """Answers {"runs": [{repetition, server, rps, load}], "bench": {name:
+    cpu ns}} from metrics_overhead.tsv and metrics_bench.json (empty parts
+    when missing)."""
+    overhead = {"runs": [], "bench": {}}
+    path = os.path.join(results, "metrics_overhead.tsv")
+    if os.path.exists(path):
+        for row in read_tsv(path):
+            overhead["runs"].append({
+                "repetition": int(row["repetition"]), "server": row["server"],
+                "rps": float(row["rps"]), "load": row["load"]})
+    path = os.path.join(results, "metrics_bench.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            for bench in json.load(f)["benchmarks"]:
+                if bench.get("aggregate_name") == "median":
+                    overhead["bench"][bench["run_name"]] = bench["cpu_time"]
+    return overhead
+
+
 def parse_memory(results):
     memory = []
     for row in read_tsv(os.path.join(results, "memory.tsv")):
@@ -167,6 +190,7 @@ def main():
         "runs": parse_sweep(args.results, clk_tck),
         "clients": parse_clients(args.results, clk_tck),
         "memory": parse_memory(args.results),
+        "metrics": parse_metrics_overhead(args.results),
         "limits": {"queue_ops_min": QUEUE_ONE_PRODUCER_OPS_MIN,
                    "rps_ratio_min": E2E_RPS_RATIO_MIN,
                    "cpu_ratio_max": E2E_CPU_RATIO_MAX,

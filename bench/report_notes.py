@@ -93,6 +93,19 @@ pinned as above. Client
 CPU per RPC is each client's own getrusage over its run divided by its
 RPCs."""
 
+METRICS_METHOD = """\
+What `--metrics_listen` costs. How: `bench/metrics_overhead.sh` starts two
+queue-engine `bank_server`s side by side, one with `--metrics_listen` and
+one without, and drives them in turn with `bank_loadgen` (10,000 accounts,
+concurrency 64, 4 connections, default mix), alternating which goes first,
+server pinned to CPU 0 and load generator to CPU 1 as above; after each
+run with metrics it scrapes `/metrics` once. The end-to-end ratio carries
+the machine's noise (other work on a shared machine moves single runs by
+10% and more); `metrics_bench` measures the counting itself
+(`MethodMetrics::Started` and `Finished`: two clock reads and four relaxed
+atomic increments), which noise disturbs far less, to set against the
+server's CPU per RPC in the end-to-end table above."""
+
 MEMORY_METHOD = """\
 How: for each engine, a fresh `bank_server` (the default `--accounts_max`
 of 1,000,000) is started and its RSS read (`VmRSS` of `/proc/<pid>/status`);

@@ -4,6 +4,7 @@ Every number is computed here from the collected results; the prose around
 the numbers explains how each was produced. Nothing is typed in by hand.
 """
 
+import statistics
 import report_notes as notes
 
 ENGINES = ["mutex", "queue", "unsafe"]
@@ -279,6 +280,49 @@ def clients_section(data):
     return lines + [""]
 
 
+def metrics_section(data):
+    """--metrics_listen's cost: alternating end-to-end runs, and the
+    in-process per-RPC counting."""
+    runs = data["metrics"]["runs"]
+    bench = data["metrics"]["bench"]
+    if not runs and not bench:
+        return []
+    lines = ["## Metrics overhead", "", notes.METRICS_METHOD, ""]
+    by_server = {}
+    for run in runs:
+        by_server.setdefault(run["server"], []).append(run)
+    medians = {}
+    if runs:
+        lines += ["| bank_server | runs | median RPS | min RPS | max RPS | "
+                  "load average during the runs (1 min) |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for server, title in (("plain", "without --metrics_listen"),
+                              ("metrics", "with --metrics_listen")):
+            values = [r["rps"] for r in by_server.get(server, [])]
+            if not values:
+                continue
+            medians[server] = statistics.median(values)
+            loads = [float(r["load"]) for r in by_server[server]]
+            lines.append(f"| {title} | {len(values)} | "
+                         f"{fmt(medians[server], 0)} | {fmt(min(values), 0)} | "
+                         f"{fmt(max(values), 0)} | "
+                         f"{min(loads):.1f}-{max(loads):.1f} |")
+        lines.append("")
+    if "plain" in medians and "metrics" in medians:
+        lines += [f"Ratio of the medians, with / without: "
+                  f"**{medians['metrics'] / medians['plain']:.3f}** "
+                  f"(target >= 0.97).", ""]
+    counting = bench.get("BM_RpcMetrics/real_time/threads:1")
+    clocks = bench.get("BM_TwoClockReads")
+    if counting is not None:
+        clock_text = (f", of which the two clock reads are {clocks:.0f} ns"
+                      if clocks is not None else "")
+        lines += [f"In process (`metrics_bench`, median CPU time of 5 "
+                  f"repetitions): one RPC's counting costs "
+                  f"**{counting:.0f} ns**{clock_text}.", ""]
+    return lines
+
+
 def memory_section(data):
     lines = ["## Memory", "", notes.MEMORY_METHOD, "",
              "| engine | accounts | RSS empty (MiB) | RSS full (MiB) | "
@@ -302,6 +346,7 @@ def render(data):
     lines += engine_section(data)
     lines += e2e_section(data) + [""]
     lines += clients_section(data)
+    lines += metrics_section(data)
     lines += memory_section(data)
     lines += notes.RERUN
     return "\n".join(lines) + "\n"

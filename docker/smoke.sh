@@ -6,10 +6,13 @@
 #      on the host;
 #   3. `up --exit-code-from loadgen` exits 0 and the load generator printed
 #      PASS (the invariant held under load);
-#   4. with BANK_ENGINE=unsafe and injected latency on one hot account, the
+#   4. metrics: with `bank` and `prometheus` up, a load run, then
+#      Prometheus's HTTP API (/api/v1/query) must answer a non-zero
+#      sum(bank_rpcs_total{code="OK"}) scraped from bank's /metrics;
+#   5. with BANK_ENGINE=unsafe and injected latency on one hot account, the
 #      same command exits 1: the invariant check really fails a lost update
 #      (skip with BANK_SMOKE_UNSAFE=0);
-#   5. SIGTERM to `bank` (what `docker stop` sends) makes it exit 0.
+#   6. SIGTERM to `bank` (what `docker stop` sends) makes it exit 0.
 # Every step is bounded by a timeout, and everything it started (containers,
 # network, the podman service) is torn down on exit, also on failure.
 #
@@ -20,8 +23,8 @@
 # Environment: BANK_SMOKE_UNSAFE (1), BANK_SMOKE_STATE_DIR (podman socket and
 # logs; /tmp/bank-smoke), and the compose file's knobs (BANK_ENGINE,
 # BANK_LOADGEN_ARGS, BANK_BUILD_JOBS, ...), which apply to the
-# PASS step as they would for a user; BANK_PORT and BANK_IMAGE_TAG are the
-# smoke test's own.
+# PASS step as they would for a user; BANK_PORT, BANK_PROMETHEUS_PORT and
+# BANK_IMAGE_TAG are the smoke test's own.
 set -euo pipefail
 
 kDockerDir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +41,8 @@ readonly kUpTimeout_s=120
 readonly kHealthyTimeout_s=90
 readonly kLoadTimeout_s=300
 readonly kStopTimeout_s=30
+# Prometheus scrapes every 5 s; a metric must show up well within this.
+readonly kMetricTimeout_s=60
 readonly kDownTimeout_s=120
 readonly kPortFirst=50151
 readonly kPortLast=50250
@@ -133,10 +138,12 @@ teardown() {
   exit "$status"
 }
 
-# free_port: a loopback port nothing listens on, for the published port (so
-# the smoke test does not collide with a server already on 50051).
+# free_port [TAKEN]: a loopback port nothing listens on, other than TAKEN,
+# for a published port (so the smoke test does not collide with a server
+# already on 50051 or 9090).
 free_port() {
   for ((port = kPortFirst; port <= kPortLast; port++)); do
+    [[ $port != "${1:-}" ]] || continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return
@@ -220,6 +227,47 @@ check_load_pass() {
   check_passed
 }
 
+# prometheus_value QUERY: the value of an instant PromQL query that answers
+# one sample, from the published Prometheus's HTTP API; "" when it answers
+# none yet (or is not up yet).
+prometheus_value() {
+  python3 - "http://127.0.0.1:$BANK_PROMETHEUS_PORT/api/v1/query" "$1" \
+    <<'EOF' 2>/dev/null || true
+import json, sys, urllib.parse, urllib.request
+url = sys.argv[1] + "?" + urllib.parse.urlencode({"query": sys.argv[2]})
+answer = json.load(urllib.request.urlopen(url, timeout=5))
+result = answer["data"]["result"] if answer.get("status") == "success" else []
+print(result[0]["value"][1] if result else "")
+EOF
+}
+
+check_metrics() {
+  step "metrics: Prometheus scrapes bank; a bank metric is non-zero after load"
+  timeout "$kUpTimeout_s" "${compose[@]}" up -d --no-build bank prometheus ||
+    fail "compose up bank prometheus failed"
+  wait_healthy
+  timeout "$kLoadTimeout_s" "${compose[@]}" run --rm --no-deps loadgen \
+    >"$kStateDir/load-metrics.log" 2>&1 ||
+    { tail -20 "$kStateDir/load-metrics.log"; fail "the load run failed"; }
+  local query='sum(bank_rpcs_total{code="OK"})' value="" waited_s=0
+  while ((waited_s < kMetricTimeout_s)); do
+    value="$(prometheus_value "$query")"
+    # Non-zero: the load's RPCs reached Prometheus through a scrape.
+    [[ -n $value && $value != 0 ]] && break
+    sleep 1
+    ((waited_s += 1))
+  done
+  [[ -n $value && $value != 0 ]] ||
+    { docker logs "$(container_id prometheus)" 2>&1 | tail -20
+      fail "Prometheus answered '$value' for $query after $kMetricTimeout_s s"; }
+  echo "Prometheus: $query = $value (after about $waited_s s)"
+  echo "Prometheus: bank_build_info = $(prometheus_value 'bank_build_info')"
+  timeout "$kDownTimeout_s" "${compose[@]}" stop -t 15 bank prometheus \
+    >/dev/null 2>&1 || fail "compose stop failed"
+  check_exit_zero bank
+  check_passed
+}
+
 check_load_violation() {
   step "unsafe engine, injected latency, one hot account: expect a violation"
   BANK_ENGINE=unsafe BANK_SERVER_ARGS=--apply_latency=0-20ms \
@@ -252,10 +300,12 @@ main() {
   timeout "$kDownTimeout_s" "${compose[@]}" down --volumes --remove-orphans \
     --timeout 10 >/dev/null 2>&1 || true
   BANK_PORT="$(free_port)"
-  export BANK_PORT
+  BANK_PROMETHEUS_PORT="$(free_port "$BANK_PORT")"
+  export BANK_PORT BANK_PROMETHEUS_PORT
   build_images
   check_bank_up
   check_load_pass
+  check_metrics
   if [[ $kRunUnsafe == 1 ]]; then check_load_violation; fi
   check_sigterm
   finish_step

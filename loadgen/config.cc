@@ -158,6 +158,13 @@ absl::Status FillOperations(const FlagValues& flags, LoadgenConfig& config) {
   config.indeterminate_max = flags.indeterminate_max;
   config.seed = flags.seed;
   config.json_path = flags.json;
+  config.html_path = flags.html;
+  if (flags.batch < 0 || flags.batch > kBatchMax) {
+    return Invalid("batch", absl::StrCat("must be 0 (single-operation RPCs) "
+                                         "to ",
+                                         kBatchMax, "; got ", flags.batch));
+  }
+  config.batch = flags.batch;
   return absl::OkStatus();
 }
 

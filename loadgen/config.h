@@ -38,6 +38,8 @@ inline constexpr int64_t kRpcsMax = 1'000'000'000;
 inline constexpr int64_t kRpsMax = 10'000'000;
 inline constexpr int64_t kMixWeightMax = 1'000'000;
 inline constexpr int64_t kTotalDefault = 10'000;
+// kBatchMax: --batch's upper bound, the server's kBatchOperationsMax.
+inline constexpr int64_t kBatchMax = 8'190;
 inline constexpr size_t kAccountPrefixBytesMax = 64;
 inline constexpr absl::Duration kDurationMax = absl::Hours(24);
 inline constexpr absl::Duration kDeadlineMax = absl::Minutes(10);
@@ -92,10 +94,12 @@ struct FlagValues {
   absl::Duration settle = absl::Milliseconds(250);
   uint64_t seed = 1;
   std::string json;
+  std::string html;
   std::string account_prefix;  // Empty = a per-run unique prefix.
   bool request_ids = true;
   absl::Duration retry_for = kRetryForDefault;
   double indeterminate_max = kIndeterminateMaxDefault;
+  int64_t batch = 0;           // 0 = single-operation RPCs.
 };
 
 struct LoadgenConfig {
@@ -122,6 +126,7 @@ struct LoadgenConfig {
   absl::Duration settle = absl::ZeroDuration();
   uint64_t seed = 0;
   std::string json_path;  // Empty = no JSON report.
+  std::string html_path;  // Empty = no HTML report.
   std::string account_prefix;
   // request_ids: every change carries a fresh request id, and an
   // indeterminate outcome (DEADLINE_EXCEEDED, UNAVAILABLE, a broken
@@ -132,6 +137,9 @@ struct LoadgenConfig {
   // indeterminate_max: above this share of operations that ended
   // indeterminate, a passing check is reported INCONCLUSIVE.
   double indeterminate_max = kIndeterminateMaxDefault;
+  // batch: operations per ApplyBatch RPC (each drawn from the mix), or 0
+  // for one single-operation RPC each. --total counts RPCs either way.
+  int64_t batch = 0;
 };
 
 // DefaultAccountPrefix: "lg-" plus hex digits unique to this process and

@@ -41,6 +41,14 @@ absl::Duration CpuTime(const timeval& tv) {
   return absl::Seconds(tv.tv_sec) + absl::Microseconds(tv.tv_usec);
 }
 
+// BatchEntry: one operation of a batch, as ChooseOperation drew it.
+struct BatchEntry {
+  RpcKind kind = RpcKind::kBalance;
+  size_t account = 0;
+  size_t to_account = 0;
+  int64_t amount = 0;
+};
+
 // Slot: one RPC in flight at a time. Only the thread running the slot's
 // current step touches it; gRPC's completion orders one step before the next.
 struct Slot {
@@ -69,6 +77,9 @@ struct Slot {
   bank::v1::TransferResponse transfer_response;
   bank::v1::GetBalanceRequest balance_request;
   bank::v1::GetBalanceResponse balance_response;
+  std::vector<BatchEntry> batch;  // --batch only.
+  bank::v1::ApplyBatchRequest batch_request;
+  bank::v1::ApplyBatchResponse batch_response;
 };
 
 // Trampoline state: if gRPC ever runs a completion inline, inside the call
@@ -94,8 +105,12 @@ class LoadRunner {
   bool Admit(Slot& slot, int64_t now_ns);
   void ChooseOperation(Slot& slot);
   void SendRpc(Slot& slot);
+  void SendBatch(Slot& slot);
+  void RecordBatch(Slot& slot, const grpc::Status& status, int64_t latency_ns);
+  void RecordEntry(const BatchEntry& entry, Outcome outcome,
+                   const bank::v1::BatchResult* result);
   void OnDone(Slot& slot, const grpc::Status& status);
-  void Conclude(Slot& slot, grpc::StatusCode code, int64_t end_ns);
+  void Conclude(Slot& slot, const grpc::Status& status, int64_t end_ns);
   void NoteAnswer(grpc::StatusCode code, int64_t end_ns);
   bool ShouldRetry(const Slot& slot, grpc::StatusCode code,
                    int64_t end_ns) const;
@@ -127,6 +142,8 @@ class LoadRunner {
   std::atomic<int64_t> issued_measured_{0};
   std::atomic<uint64_t> done_measured_{0};
   std::atomic<uint64_t> done_warmup_{0};
+  std::atomic<uint64_t> operations_measured_{0};
+  std::atomic<uint64_t> operations_warmup_{0};
   std::atomic<uint64_t> errors_measured_{0};
   std::atomic<int64_t> active_slots_{0};
   std::atomic<int64_t> last_done_ns_{0};
@@ -147,6 +164,7 @@ class LoadRunner {
   std::multimap<int64_t, Slot*> retry_due_ ABSL_GUARDED_BY(retry_mu_);
   bool retry_stop_ ABSL_GUARDED_BY(retry_mu_) = false;
   absl::BitGen jitter_ ABSL_GUARDED_BY(retry_mu_);
+  uint64_t last_operations_ = 0;  // PrintProgress only (the main thread).
 
   absl::Mutex pacer_mu_;
   std::deque<Slot*> ready_ ABSL_GUARDED_BY(pacer_mu_);
@@ -198,8 +216,28 @@ LoadTiming LoadRunner::Run(bool show_progress) {
   for (int64_t i = 0; i < config_.concurrency; ++i) Release(slots_[i]);
   uint64_t last_done = 0;
   int64_t last_ns = run_start_ns_;
+  std::vector<ThroughputSample> timeline;
+  uint64_t sample_rpcs = 0;
+  uint64_t sample_operations = 0;
+  int64_t sample_ns = run_start_ns_;
   while (!all_stopped_.WaitForNotificationWithTimeout(kProgressInterval)) {
-    if (show_progress) PrintProgress(NowNs(), last_done, last_ns);
+    const int64_t now_ns = NowNs();
+    if (show_progress) PrintProgress(now_ns, last_done, last_ns);
+    // Warmup and measured RPCs alike: the timeline shows the whole run.
+    const uint64_t rpcs =
+        done_measured_.load(kRelaxed) + done_warmup_.load(kRelaxed);
+    const uint64_t operations =
+        operations_measured_.load(kRelaxed) + operations_warmup_.load(kRelaxed);
+    const double seconds = static_cast<double>(now_ns - sample_ns) / 1e9;
+    if (seconds > 0 && timeline.size() < kTimelineSamplesMax) {
+      timeline.push_back(
+          {static_cast<double>(now_ns - run_start_ns_) / 1e9,
+           static_cast<double>(rpcs - sample_rpcs) / seconds,
+           static_cast<double>(operations - sample_operations) / seconds});
+    }
+    sample_rpcs = rpcs;
+    sample_operations = operations;
+    sample_ns = now_ns;
   }
   if (show_progress) std::fputs("\n", stderr);
   if (pacer) pacer->join();
@@ -211,11 +249,14 @@ LoadTiming LoadRunner::Run(bool show_progress) {
   rusage usage_after{};
   getrusage(RUSAGE_SELF, &usage_after);
   LoadTiming timing;
+  timing.timeline = std::move(timeline);
   const int64_t end_ns = last_done_ns_.load();
   timing.measured = absl::Nanoseconds(std::max<int64_t>(
       0, end_ns - std::max(measure_start_ns_, run_start_ns_)));
   timing.measured_rpcs = done_measured_.load();
   timing.warmup_rpcs = done_warmup_.load();
+  timing.measured_operations = operations_measured_.load();
+  timing.warmup_operations = operations_warmup_.load();
   timing.cpu_user =
       CpuTime(usage_after.ru_utime) - CpuTime(usage_before.ru_utime);
   timing.cpu_system =
@@ -260,14 +301,25 @@ void LoadRunner::StartOne(Slot& slot) {
     StopSlot();
     return;
   }
-  ChooseOperation(slot);
+  if (config_.batch > 0) {
+    slot.batch.resize(static_cast<size_t>(config_.batch));
+    for (BatchEntry& entry : slot.batch) {
+      ChooseOperation(slot);
+      entry = {slot.kind, slot.account, slot.to_account, slot.amount};
+    }
+  } else {
+    ChooseOperation(slot);
+  }
   slot.context.reset();
   slot.context.emplace();
   slot.context->set_deadline(std::chrono::system_clock::now() + deadline_);
   slot.start_ns = now_ns;
   slot.retries = 0;
   slot.request_id.clear();
-  if (config_.request_ids && slot.kind != RpcKind::kBalance) {
+  // Batches carry no request ids (bank.v1 remembers none for ApplyBatch),
+  // so they are never retried.
+  if (config_.request_ids && config_.batch == 0 &&
+      slot.kind != RpcKind::kBalance) {
     slot.request_id =
         absl::StrCat(id_prefix_, slot.index, "-", slot.sequence++);
   }
@@ -318,7 +370,44 @@ void LoadRunner::ChooseOperation(Slot& slot) {
   }
 }
 
+void LoadRunner::SendBatch(Slot& slot) {
+  // Clear keeps the allocated operations, so the request is rebuilt in
+  // place from one RPC to the next.
+  slot.batch_request.mutable_operations()->Clear();
+  for (const BatchEntry& entry : slot.batch) {
+    bank::v1::BatchOperation* operation = slot.batch_request.add_operations();
+    const std::string& id = config_.account_ids[entry.account];
+    switch (entry.kind) {
+      case RpcKind::kWithdraw:
+        operation->mutable_withdraw()->set_account_id(id);
+        operation->mutable_withdraw()->set_amount(entry.amount);
+        break;
+      case RpcKind::kDeposit:
+        operation->mutable_deposit()->set_account_id(id);
+        operation->mutable_deposit()->set_amount(entry.amount);
+        break;
+      case RpcKind::kTransfer:
+        operation->mutable_transfer()->set_from_account_id(id);
+        operation->mutable_transfer()->set_to_account_id(
+            config_.account_ids[entry.to_account]);
+        operation->mutable_transfer()->set_amount(entry.amount);
+        break;
+      case RpcKind::kBalance:
+        operation->mutable_get_balance()->set_account_id(id);
+        break;
+    }
+  }
+  slot.batch_response.Clear();
+  slot.stub->async()->ApplyBatch(
+      &*slot.context, &slot.batch_request, &slot.batch_response,
+      [this, &slot](grpc::Status status) { OnDone(slot, status); });
+}
+
 void LoadRunner::SendRpc(Slot& slot) {
+  if (config_.batch > 0) {
+    SendBatch(slot);
+    return;
+  }
   const std::string& id = config_.account_ids[slot.account];
   auto done = [this, &slot](grpc::Status status) { OnDone(slot, status); };
   grpc::ClientContext* context = &*slot.context;
@@ -364,7 +453,7 @@ void LoadRunner::OnDone(Slot& slot, const grpc::Status& status) {
     ScheduleRetry(slot, end_ns);
     return;
   }
-  Conclude(slot, code, end_ns);
+  Conclude(slot, status, end_ns);
 }
 
 void LoadRunner::NoteAnswer(grpc::StatusCode code, int64_t end_ns) {
@@ -432,7 +521,7 @@ void LoadRunner::RetryLoop() {
     }
     for (Slot* slot : due) {
       if (stopped_.load(kRelaxed)) {
-        Conclude(*slot, slot->last_code, NowNs());
+        Conclude(*slot, grpc::Status(slot->last_code, ""), NowNs());
       } else {
         Resend(*slot);
       }
@@ -440,10 +529,20 @@ void LoadRunner::RetryLoop() {
   }
 }
 
-void LoadRunner::Conclude(Slot& slot, grpc::StatusCode code, int64_t end_ns) {
-  RecordOutcome(slot, code);
+void LoadRunner::Conclude(Slot& slot, const grpc::Status& status,
+                          int64_t end_ns) {
+  const grpc::StatusCode code = status.error_code();
+  if (config_.batch > 0) {
+    RecordBatch(slot, status, end_ns - slot.start_ns);
+    (slot.measured ? operations_measured_ : operations_warmup_)
+        .fetch_add(slot.batch.size(), kRelaxed);
+  } else {
+    RecordOutcome(slot, code);
+    if (slot.measured) stats_.Record(slot.kind, code, end_ns - slot.start_ns);
+    (slot.measured ? operations_measured_ : operations_warmup_)
+        .fetch_add(1, kRelaxed);
+  }
   if (slot.measured) {
-    stats_.Record(slot.kind, code, end_ns - slot.start_ns);
     done_measured_.fetch_add(1, kRelaxed);
     if (code != grpc::StatusCode::OK) errors_measured_.fetch_add(1, kRelaxed);
   } else {
@@ -488,6 +587,61 @@ void LoadRunner::RecordOutcome(Slot& slot, grpc::StatusCode code) {
   }
 }
 
+void LoadRunner::RecordBatch(Slot& slot, const grpc::Status& status,
+                             int64_t latency_ns) {
+  const auto& results = slot.batch_response.results();
+  // A reply without one result per operation is the server's bug: its
+  // operations are indeterminate (UNKNOWN), never guessed.
+  const bool answered =
+      status.ok() && static_cast<size_t>(results.size()) == slot.batch.size();
+  const int rpc_code = status.ok() ? static_cast<int>(grpc::StatusCode::UNKNOWN)
+                                   : static_cast<int>(status.error_code());
+  for (size_t i = 0; i < slot.batch.size(); ++i) {
+    const bank::v1::BatchResult* result =
+        answered ? &results[static_cast<int>(i)] : nullptr;
+    const int code = answered ? result->status().code() : rpc_code;
+    const Outcome outcome =
+        code >= 0 && code < static_cast<int>(kStatusCodeCount)
+            ? ClassifyStatus(static_cast<grpc::StatusCode>(code))
+            : Outcome::kIndeterminate;
+    RecordEntry(slot.batch[i], outcome, result);
+    if (slot.measured) stats_.Record(slot.batch[i].kind, code, latency_ns);
+  }
+}
+
+void LoadRunner::RecordEntry(const BatchEntry& entry, Outcome outcome,
+                             const bank::v1::BatchResult* result) {
+  const bool ok = outcome == Outcome::kApplied && result != nullptr;
+  switch (entry.kind) {
+    case RpcKind::kWithdraw:
+      ledger_.RecordWithdraw(entry.account, entry.amount, outcome);
+      if (ok)
+        ledger_.ObserveBalance(entry.account, result->withdraw().balance());
+      break;
+    case RpcKind::kDeposit:
+      ledger_.RecordDeposit(entry.account, entry.amount, outcome);
+      if (ok)
+        ledger_.ObserveBalance(entry.account, result->deposit().balance());
+      break;
+    case RpcKind::kTransfer:
+      ledger_.RecordTransfer(entry.account, entry.to_account, entry.amount,
+                             outcome);
+      if (ok) {
+        ledger_.ObserveBalance(entry.account,
+                               result->transfer().from_balance());
+        ledger_.ObserveBalance(entry.to_account,
+                               result->transfer().to_balance());
+      }
+      break;
+    case RpcKind::kBalance:
+      ledger_.RecordRead(outcome);
+      if (ok) {
+        ledger_.ObserveBalance(entry.account, result->get_balance().balance());
+      }
+      break;
+  }
+}
+
 void LoadRunner::StopSlot() {
   if (active_slots_.fetch_sub(1) != 1) return;
   {
@@ -522,9 +676,13 @@ void LoadRunner::PacerLoop() {
 void LoadRunner::PrintProgress(int64_t now_ns, uint64_t& last_done,
                                int64_t& last_ns) {
   const uint64_t done = done_measured_.load(kRelaxed);
-  const double rps =
-      static_cast<double>(done - last_done) * 1e9 /
-      static_cast<double>(std::max<int64_t>(1, now_ns - last_ns));
+  const uint64_t operations = operations_measured_.load(kRelaxed);
+  const double seconds =
+      static_cast<double>(std::max<int64_t>(1, now_ns - last_ns)) / 1e9;
+  const double rps = static_cast<double>(done - last_done) / seconds;
+  const double ops =
+      static_cast<double>(operations - last_operations_) / seconds;
+  last_operations_ = operations;
   last_done = done;
   last_ns = now_ns;
   const double elapsed_s =
@@ -535,15 +693,16 @@ void LoadRunner::PrintProgress(int64_t now_ns, uint64_t& last_done,
                  absl::ToDoubleSeconds(config_.warmup));
   } else if (config_.total > 0) {
     std::fprintf(
-        stderr, "\r\033[K%llu/%lld rpcs  %.0f rps  %llu errors",
+        stderr, "\r\033[K%llu/%lld rpcs  %.0f rps  %.0f ops/s  %llu errors",
         static_cast<unsigned long long>(done),
-        static_cast<long long>(config_.total), rps,
+        static_cast<long long>(config_.total), rps, ops,
         static_cast<unsigned long long>(errors_measured_.load(kRelaxed)));
   } else {
     std::fprintf(
-        stderr, "\r\033[K%.1fs/%.1fs  %llu rpcs  %.0f rps  %llu errors",
+        stderr,
+        "\r\033[K%.1fs/%.1fs  %llu rpcs  %.0f rps  %.0f ops/s  %llu errors",
         elapsed_s, absl::ToDoubleSeconds(config_.duration),
-        static_cast<unsigned long long>(done), rps,
+        static_cast<unsigned long long>(done), rps, ops,
         static_cast<unsigned long long>(errors_measured_.load(kRelaxed)));
   }
   std::fflush(stderr);

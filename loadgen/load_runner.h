@@ -10,6 +10,13 @@
 // start + n / rps (catching up at once when behind: the rate is a target,
 // and the report shows what was achieved).
 //
+// With --batch=N each RPC is an ApplyBatch of N operations drawn from the
+// mix; every operation is recorded on its own (its kind, its own status, and
+// the RPC's latency, so latency percentiles are per RPC) and goes to the
+// ledger with its own outcome. An RPC that fails as a whole gives each of
+// its operations the RPC's outcome (nothing applied for a refusal such as
+// RESOURCE_EXHAUSTED, indeterminate for a deadline or a lost connection).
+//
 // RPCs started during --warmup go to the ledger (their money moved) but not
 // to the statistics; --total and --duration count from the end of warmup.
 // RunLoad returns once every slot has stopped and every RPC has completed.
@@ -32,11 +39,25 @@ namespace bank::loadgen {
 // kProgressInterval: how often the live progress line is redrawn.
 inline constexpr absl::Duration kProgressInterval = absl::Milliseconds(250);
 
+// ThroughputSample: what completed in one kProgressInterval of the run.
+struct ThroughputSample {
+  double elapsed_s = 0;  // End of the interval, from the start of the run.
+  double rpcs_per_s = 0;
+  double operations_per_s = 0;
+};
+// kTimelineSamplesMax bounds the timeline (24 h at 4 samples a second);
+// later samples are dropped.
+inline constexpr size_t kTimelineSamplesMax = 24 * 3600 * 4;
+
 struct LoadTiming {
+  std::vector<ThroughputSample> timeline;  // For the HTML report.
   // measured: from the end of warmup to the completion of the last RPC.
   absl::Duration measured = absl::ZeroDuration();
   uint64_t measured_rpcs = 0;
   uint64_t warmup_rpcs = 0;
+  // Operations in those RPCs (equal to the RPC counts without --batch).
+  uint64_t measured_operations = 0;
+  uint64_t warmup_operations = 0;
   // CPU time this process spent during the load (warmup included), from
   // getrusage, to be divided by measured_rpcs + warmup_rpcs.
   absl::Duration cpu_user = absl::ZeroDuration();

@@ -62,6 +62,11 @@ ABSL_FLAG(absl::Duration, settle, absl::Milliseconds(250),
           "until they stop changing");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the operation streams");
 ABSL_FLAG(std::string, json, "", "also write the report as JSON to this file");
+ABSL_FLAG(std::string, html, "",
+          "also write a self-contained HTML report page to this file");
+ABSL_FLAG(int64_t, batch, 0,
+          "operations per ApplyBatch RPC (1 to 8190, each drawn from --mix); "
+          "0 = one single-operation RPC each");
 ABSL_FLAG(std::string, account_prefix, "",
           "prefix of the new accounts' ids (default: unique per run)");
 ABSL_FLAG(bool, request_ids, true,
@@ -83,14 +88,29 @@ constexpr int kExitViolated = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitInconclusive = 3;
 
-constexpr const char* kFlagNames[] = {
-    "target",       "scenario",  "concurrency",
-    "connections",  "total",     "duration",
-    "warmup",       "rps",       "mix",
-    "amount",       "accounts",  "initial_balance",
-    "use_existing", "deadline",  "settle",
-    "seed",         "json",      "account_prefix",
-    "request_ids",  "retry_for", "indeterminate_max"};
+constexpr const char* kFlagNames[] = {"target",
+                                      "scenario",
+                                      "concurrency",
+                                      "connections",
+                                      "total",
+                                      "duration",
+                                      "warmup",
+                                      "rps",
+                                      "mix",
+                                      "amount",
+                                      "accounts",
+                                      "initial_balance",
+                                      "use_existing",
+                                      "deadline",
+                                      "settle",
+                                      "seed",
+                                      "json",
+                                      "account_prefix",
+                                      "batch",
+                                      "html",
+                                      "request_ids",
+                                      "retry_for",
+                                      "indeterminate_max"};
 
 bool IsOurFlag(absl::string_view name) {
   for (const char* known : kFlagNames) {
@@ -175,6 +195,8 @@ FlagValues ReadFlags() {
   f.request_ids = absl::GetFlag(FLAGS_request_ids);
   f.retry_for = absl::GetFlag(FLAGS_retry_for);
   f.indeterminate_max = absl::GetFlag(FLAGS_indeterminate_max);
+  f.batch = absl::GetFlag(FLAGS_batch);
+  f.html = absl::GetFlag(FLAGS_html);
   return f;
 }
 
@@ -240,6 +262,10 @@ int RunLoadScenario(const LoadgenConfig& config,
   std::fflush(stdout);
   if (!config.json_path.empty()) {
     absl::Status written = WriteFile(config.json_path, FormatJson(report));
+    if (!written.ok()) return Fail(written);
+  }
+  if (!config.html_path.empty()) {
+    absl::Status written = WriteFile(config.html_path, FormatHtml(report));
     if (!written.ok()) return Fail(written);
   }
   if (!report.invariant.pass) return kExitViolated;

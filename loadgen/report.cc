@@ -156,13 +156,24 @@ std::string SummaryText(const LoadReport& r) {
       &out, "  \t\tamount %d-%d, %d accounts, deadline %s, seed %d\n",
       c.amount.min, c.amount.max, c.account_ids.size(),
       absl::FormatDuration(c.deadline), c.seed);
-  absl::StrAppendFormat(&out, "  Count:\t%d (plus %d warmup)\n", r.count,
-                        r.warmup_count);
+  if (r.batch > 0) {
+    absl::StrAppendFormat(
+        &out, "  Count:\t%d operations in %d RPCs of %d (plus %d warmup)\n",
+        r.count, r.rpc_count, r.batch, r.warmup_count);
+  } else {
+    absl::StrAppendFormat(&out, "  Count:\t%d (plus %d warmup)\n", r.count,
+                          r.warmup_count);
+  }
   absl::StrAppendFormat(&out, "  Total:\t%.2f s\n", r.duration_s);
   absl::StrAppendFormat(&out, "  Slowest:\t%.3f ms\n", Ms(r.latency.max_ns));
   absl::StrAppendFormat(&out, "  Fastest:\t%.3f ms\n", Ms(r.latency.min_ns));
   absl::StrAppendFormat(&out, "  Average:\t%.3f ms\n", Ms(r.latency.mean_ns));
-  absl::StrAppendFormat(&out, "  Requests/sec:\t%.2f\n", r.rps);
+  if (r.batch > 0) {
+    absl::StrAppendFormat(&out, "  Requests/sec:\t%.2f\n", r.rpcs_per_s);
+    absl::StrAppendFormat(&out, "  Operations/sec:\t%.2f\n", r.rps);
+  } else {
+    absl::StrAppendFormat(&out, "  Requests/sec:\t%.2f\n", r.rps);
+  }
   return out;
 }
 
@@ -184,7 +195,8 @@ std::string DistributionText(const LoadReport& r) {
 }
 
 std::string KindsText(const LoadReport& r) {
-  std::string out = "Per RPC kind:\n";
+  std::string out = r.batch > 0 ? "Per operation kind (rps: operations/s):\n"
+                                : "Per RPC kind:\n";
   absl::StrAppendFormat(&out, "  %-9s %10s %10s %10s %10s %10s %8s\n", "kind",
                         "count", "rps", "mean ms", "p50 ms", "p99 ms",
                         "errors");
@@ -230,7 +242,10 @@ LoadReport BuildReport(const LoadgenConfig& config, const LoadTiming& timing,
                        const Verdict& verdict, int settle_reads) {
   LoadReport r;
   r.config = config;
-  r.warmup_count = timing.warmup_rpcs;
+  r.warmup_count = timing.warmup_operations;
+  r.timeline = timing.timeline;
+  r.batch = config.batch;
+  r.rpc_count = timing.measured_rpcs;
   r.duration_s = absl::ToDoubleSeconds(timing.measured);
   LatencyHistogram all;
   for (size_t k = 0; k < kRpcKindCount; ++k) {
@@ -256,11 +271,17 @@ LoadReport BuildReport(const LoadgenConfig& config, const LoadTiming& timing,
   r.latency = Summarize(all);
   r.count = r.latency.count;
   r.rps = r.duration_s > 0 ? static_cast<double>(r.count) / r.duration_s : 0;
+  r.rpcs_per_s =
+      r.duration_s > 0 ? static_cast<double>(r.rpc_count) / r.duration_s : 0;
   r.cpu_user_s = absl::ToDoubleSeconds(timing.cpu_user);
   r.cpu_system_s = absl::ToDoubleSeconds(timing.cpu_system);
   const uint64_t rpcs = timing.measured_rpcs + timing.warmup_rpcs;
   r.cpu_us_per_rpc =
       rpcs > 0 ? (r.cpu_user_s + r.cpu_system_s) * 1e6 / rpcs : 0;
+  const uint64_t operations =
+      timing.measured_operations + timing.warmup_operations;
+  r.cpu_us_per_operation =
+      operations > 0 ? (r.cpu_user_s + r.cpu_system_s) * 1e6 / operations : 0;
   InvariantReport& inv = r.invariant;
   inv.pass = verdict.pass;
   inv.accounts = ledger.account_count();
@@ -384,7 +405,9 @@ std::string FormatJson(const LoadReport& r) {
       ConfigJson(r.config), ", \"summary\": {\"count\": ", r.count,
       ", \"warmup_count\": ", r.warmup_count, ", \"errors\": ", r.errors,
       ", \"duration_s\": ", JsonNumber(r.duration_s),
-      ", \"rps\": ", JsonNumber(r.rps),
+      ", \"rps\": ", JsonNumber(r.rps), ", \"batch\": ", r.batch,
+      ", \"rpcs\": ", r.rpc_count,
+      ", \"rpcs_per_s\": ", JsonNumber(r.rpcs_per_s),
       "}, \"latency_ms\": ", LatencyJson(r.latency),
       ", \"histogram\": ", histogram,
       "], \"status_codes\": ", StatusJson(r.status_counts),
@@ -392,6 +415,7 @@ std::string FormatJson(const LoadReport& r) {
       "}, \"cpu\": {\"user_s\": ", JsonNumber(r.cpu_user_s),
       ", \"system_s\": ", JsonNumber(r.cpu_system_s),
       ", \"us_per_rpc\": ", JsonNumber(r.cpu_us_per_rpc),
+      ", \"us_per_operation\": ", JsonNumber(r.cpu_us_per_operation),
       "}, \"invariant\": ", InvariantJson(r.invariant), "}\n");
 }
 

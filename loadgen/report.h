@@ -94,8 +94,15 @@ void DecideVerdict(const std::string& balances_error,
 
 struct LoadReport {
   LoadgenConfig config;
-  uint64_t count = 0;  // Measured RPCs.
+  // count, warmup_count, rps, status counts and the per-kind figures count
+  // operations: RPCs without --batch, the operations of the batches with it
+  // (latency is still per RPC: each operation carries its RPC's).
+  uint64_t count = 0;  // Measured operations.
   uint64_t warmup_count = 0;
+  int64_t batch = 0;       // Operations per RPC; 0 = single RPCs.
+  uint64_t rpc_count = 0;  // Measured RPCs.
+  double rpcs_per_s = 0;   // Measured RPCs per second.
+  double cpu_us_per_operation = 0;
   uint64_t errors = 0;
   double duration_s = 0;
   double rps = 0;
@@ -106,6 +113,7 @@ struct LoadReport {
   double cpu_system_s = 0;
   double cpu_us_per_rpc = 0;  // (user + system) / every RPC incl. warmup.
   InvariantReport invariant;
+  std::vector<ThroughputSample> timeline;
 };
 
 // BuildReport assembles the report of a finished run.
@@ -122,6 +130,10 @@ std::string FormatInvariantJson(const InvariantReport& invariant);
 std::string JsonQuote(const std::string& text);
 std::string FormatText(const LoadReport& report);
 std::string FormatJson(const LoadReport& report);
+// FormatHtml: one self-contained page (inline CSS and SVG, no script, no
+// network): verdict, summary, throughput over time, latency histogram and
+// percentiles, status codes, per-kind table. See html_report.cc.
+std::string FormatHtml(const LoadReport& report);
 
 // NameViolations turns a verdict's violations into reports naming accounts.
 std::vector<ViolationReport> NameViolations(

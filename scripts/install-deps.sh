@@ -13,11 +13,13 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc  # protoc + grpc_cpp_plugin
   grpc-proto                         # health/reflection .proto files
   libabsl-dev                        # Abseil: Status, Mutex, flags, hash map
+  libcivetweb-dev                    # HTTP server for /metrics (Prometheus)
   libgtest-dev libgmock-dev          # GoogleTest
   libbenchmark-dev                   # Google Benchmark
   clang libclang-rt-14-dev           # -Wthread-safety and the sanitizers
   python3                            # JSON checks in tests and scripts
   openssl                            # throwaway CA and certificates in the TLS tests
+  chromium                           # renders bank_loadgen --html in a test
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(gnuplot-nox util-linux procps)

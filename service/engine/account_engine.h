@@ -38,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "service/engine/batch.h"
+#include "service/engine/engine_stats.h"
 #include "service/engine/operation.h"
 
 namespace bank {
@@ -73,6 +74,13 @@ class AccountEngine {
 
   // Name is the engine's flag value: "mutex", "queue" or "unsafe".
   virtual const char* Name() const = 0;
+
+  // Stats answers a snapshot of the engine's counters and gauges for the
+  // metrics layer, which calls it at scrape time (see engine_stats.h for
+  // the pull model and what each field becomes). Cheap and non-blocking
+  // beyond a short lock; callable from any thread, also after Shutdown().
+  // The default has nothing to tell; engines fill what they have.
+  virtual EngineStats Stats() const { return EngineStats(); }
 };
 
 // ExecuteAndWait runs `operation` on `engine` and blocks the calling thread

@@ -110,8 +110,8 @@ class AccountTable {
     absl::Status valid = ValidateOperation(operation);
     if (!valid.ok()) return valid;
     if (operation.kind == OperationKind::kOpen) {
-      absl::Status inserted = Insert(
-          operation.account_id, handlers.NewAccount(operation.amount));
+      absl::Status inserted =
+          Insert(operation.account_id, handlers.NewAccount(operation.amount));
       if (!inserted.ok()) return inserted;
       return OperationResult{operation.amount, 0};
     }

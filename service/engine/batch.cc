@@ -127,8 +127,7 @@ std::vector<AccountWrite> ScratchBook::Writes() const {
 
 absl::Status ValidateBatchSize(size_t operation_count) {
   if (operation_count == 0) {
-    return absl::InvalidArgumentError(
-        "a batch needs at least one operation");
+    return absl::InvalidArgumentError("a batch needs at least one operation");
   }
   if (operation_count > kBatchOperationsMax) {
     return absl::InvalidArgumentError(
@@ -142,9 +141,8 @@ BatchResults AbortedBatchResults(size_t count, size_t failed_index,
                                  const absl::Status& failure) {
   BANK_CHECK(failed_index < count && !failure.ok());
   const absl::Status aborted = absl::AbortedError(absl::StrCat(
-      "not applied: the atomic batch failed at operation ", failed_index,
-      " (", absl::StatusCodeToString(failure.code()), ": ", failure.message(),
-      ")"));
+      "not applied: the atomic batch failed at operation ", failed_index, " (",
+      absl::StatusCodeToString(failure.code()), ": ", failure.message(), ")"));
   BatchResults results(count, aborted);
   results[failed_index] = failure;
   return results;

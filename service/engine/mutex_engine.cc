@@ -94,15 +94,16 @@ BatchResults MutexEngine::ApplyAtomic(
   if (!opens) {
     // Nothing is inserted, so the table lock is needed only for lookups; an
     // account missing now fails its operation (kNotFound) at planning time.
-    for (size_t i = 0; i < ids.size(); ++i) accounts[i] = accounts_.Find(ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i)
+      accounts[i] = accounts_.Find(ids[i]);
     return PlanUnderAccountLocks(operations, ids, accounts, 0).results;
   }
   accounts_.LockExclusive();
   for (size_t i = 0; i < ids.size(); ++i) {
     accounts[i] = accounts_.FindLocked(ids[i]);
   }
-  AtomicBatchOutcome outcome = PlanUnderAccountLocks(
-      operations, ids, accounts, accounts_.SizeLocked());
+  AtomicBatchOutcome outcome =
+      PlanUnderAccountLocks(operations, ids, accounts, accounts_.SizeLocked());
   if (outcome.applied) {
     for (const AccountWrite& write : outcome.writes) {
       if (write.opened) {
@@ -157,8 +158,7 @@ AtomicBatchOutcome MutexEngine::PlanUnderAccountLocks(
   return outcome;
 }
 
-std::unique_ptr<MutexEngine::Account> MutexEngine::NewAccount(
-    int64_t balance) {
+std::unique_ptr<MutexEngine::Account> MutexEngine::NewAccount(int64_t balance) {
   auto account = std::make_unique<Account>();
   // Nobody else can see the account yet; the lock only keeps the analysis
   // honest.
@@ -214,6 +214,12 @@ absl::StatusOr<OperationResult> MutexEngine::Transfer(
   from.balance = *from_balance;
   to.balance = *to_balance;
   return OperationResult{*from_balance, *to_balance};
+}
+
+EngineStats MutexEngine::Stats() const {
+  EngineStats stats;
+  stats.accounts_open = accounts_.Size();
+  return stats;
 }
 
 }  // namespace bank

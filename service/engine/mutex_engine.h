@@ -62,6 +62,7 @@ class MutexEngine final : public AccountEngine {
                     BatchDone done) override;
   void Shutdown() override;
   const char* Name() const override { return "mutex"; }
+  EngineStats Stats() const override;
 
  private:
   struct Account {

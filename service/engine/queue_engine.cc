@@ -121,6 +121,35 @@ QueueEngineStats QueueEngine::stats() const {
           stats_operations_.load(std::memory_order_relaxed)};
 }
 
+// PublishAccountsOpen makes balances_.size() visible to Stats(), before the
+// completion of the operation that opened the account runs.
+void QueueEngine::PublishAccountsOpen() {
+  stats_accounts_open_.store(balances_.size(), std::memory_order_relaxed);
+}
+
+EngineStats QueueEngine::Stats() const {
+  EngineStats stats;
+  stats.accounts_open = stats_accounts_open_.load(std::memory_order_relaxed);
+  QueueStats queue;
+  queue.depth_max = queue_depth_max_;
+  // consumed first: tail_ only grows, so the later tail is never behind it.
+  const uint64_t consumed = stats_consumed_.load(std::memory_order_relaxed);
+  const uint64_t claimed = tail_.load() & ~kClosedBit;
+  queue.depth = claimed > consumed ? claimed - consumed : 0;
+  for (size_t i = 0; i < kBatchSizeBucketCount; ++i) {
+    queue.batch_sizes.upper_bounds.push_back(
+        static_cast<double>(size_t{1} << i));
+  }
+  for (const std::atomic<uint64_t>& count : stats_batch_sizes_) {
+    queue.batch_sizes.bucket_counts.push_back(
+        count.load(std::memory_order_relaxed));
+  }
+  queue.batch_sizes.sum =
+      static_cast<double>(stats_operations_.load(std::memory_order_relaxed));
+  stats.queue = std::move(queue);
+  return stats;
+}
+
 void QueueEngine::Run() {
   consumer_id_.store(std::this_thread::get_id());
   while (WaitForWork()) {
@@ -178,6 +207,12 @@ void QueueEngine::TakeBatch() {
   } while (operations < kBatchSizeMax && IsPublished(head_));
   stats_batches_.fetch_add(1, std::memory_order_relaxed);
   stats_operations_.fetch_add(operations, std::memory_order_relaxed);
+  size_t bucket = 0;
+  while (bucket < kBatchSizeBucketCount && (size_t{1} << bucket) < operations) {
+    ++bucket;
+  }
+  stats_batch_sizes_[bucket].fetch_add(1, std::memory_order_relaxed);
+  stats_consumed_.store(head_, std::memory_order_relaxed);
 }
 
 void QueueEngine::ApplyBatch() {
@@ -233,6 +268,7 @@ BatchResults QueueEngine::ApplyAtomic(
     for (const AccountWrite& write : outcome.writes) {
       balances_[write.account_id] = write.balance;
     }
+    PublishAccountsOpen();
   }
   return std::move(outcome.results);
 }
@@ -287,6 +323,7 @@ absl::StatusOr<OperationResult> QueueEngine::Open(const Operation& operation) {
     return AccountLimitError(operation.account_id, accounts_max_);
   }
   balances_.emplace(operation.account_id, operation.amount);
+  PublishAccountsOpen();
   return OperationResult{operation.amount, 0};
 }
 

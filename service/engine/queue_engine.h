@@ -48,6 +48,7 @@
 #ifndef BANK_SERVICE_ENGINE_QUEUE_ENGINE_H_
 #define BANK_SERVICE_ENGINE_QUEUE_ENGINE_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -65,6 +66,12 @@
 
 namespace bank {
 
+// kBatchSizeBucketCount: the finite buckets of the batch-size histogram
+// (Stats()), whose upper bounds are the powers of two up to kBatchSizeMax;
+// a pass can exceed kBatchSizeMax when its last message is a batch, and
+// then counts in the +Inf bucket.
+inline constexpr size_t kBatchSizeBucketCount = 11;  // 1, 2, 4, ..., 1024.
+
 // QueueEngineStats: how the consumer has been batching, for benchmarks.
 struct QueueEngineStats {
   uint64_t batches = 0;     // Passes the consumer made over the queue.
@@ -80,6 +87,8 @@ class QueueEngine final : public AccountEngine {
   // The most operations the consumer takes in one pass (at least one
   // message); bounds how long producers wait for a freed slot.
   static constexpr size_t kBatchSizeMax = 1024;
+  static_assert(kBatchSizeMax == size_t{1} << (kBatchSizeBucketCount - 1),
+                "the last finite batch-size bucket must be kBatchSizeMax");
   // How many times the consumer polls an empty ring before it sleeps: a
   // few microseconds, enough to catch a producer that is mid-stream, short
   // enough not to steal a shared core.
@@ -100,6 +109,9 @@ class QueueEngine final : public AccountEngine {
                     BatchDone done) override;
   void Shutdown() override ABSL_LOCKS_EXCLUDED(shutdown_mu_, sleep_mu_);
   const char* Name() const override { return "queue"; }
+  // Stats: accounts open, queue depth (messages claimed and not yet taken
+  // by the consumer; a batch counts once) and the batch-size histogram.
+  EngineStats Stats() const override;
 
   // stats answers the batching counters so far.
   QueueEngineStats stats() const;
@@ -142,6 +154,7 @@ class QueueEngine final : public AccountEngine {
   absl::StatusOr<OperationResult> Transfer(const Operation& operation,
                                            int64_t& from, int64_t& to);
   void AssertConsumerThread() const;
+  void PublishAccountsOpen();
 
   bool IsPublished(uint64_t position) const {
     return slots_[position % queue_depth_max_].sequence.load() ==
@@ -171,6 +184,13 @@ class QueueEngine final : public AccountEngine {
   // stopping_: set by Shutdown; the consumer then answers kUnavailable to
   // every message it has not started, instead of applying it.
   std::atomic<bool> stopping_{false};
+  // Written by the consumer only, read by Stats() from any thread: passes
+  // by size (bucket i: 2^(i-1) < operations <= 2^i; the last: above
+  // kBatchSizeMax), head_ after each pass, balances_.size().
+  std::array<std::atomic<uint64_t>, kBatchSizeBucketCount + 1>
+      stats_batch_sizes_{};
+  std::atomic<uint64_t> stats_consumed_{0};
+  std::atomic<uint64_t> stats_accounts_open_{0};
 
   // Owned by the consumer thread (see the single-consumer rule above).
   std::atomic<std::thread::id> consumer_id_{};

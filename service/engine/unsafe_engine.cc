@@ -25,8 +25,8 @@ void UnsafeEngine::Execute(Operation operation, OperationDone done) {
   gate_.Exit();
 }
 
-void UnsafeEngine::ExecuteBatch(std::vector<Operation> operations,
-                                bool atomic, BatchDone done) {
+void UnsafeEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                                BatchDone done) {
   if (absl::Status size = ValidateBatchSize(operations.size()); !size.ok()) {
     std::move(done)(std::move(size));
     return;
@@ -115,6 +115,12 @@ absl::StatusOr<OperationResult> UnsafeEngine::Transfer(
   from.store(*from_balance);
   to.store(*to_balance);
   return OperationResult{*from_balance, *to_balance};
+}
+
+EngineStats UnsafeEngine::Stats() const {
+  EngineStats stats;
+  stats.accounts_open = balances_.Size();
+  return stats;
 }
 
 }  // namespace bank

@@ -63,6 +63,7 @@ class UnsafeEngine final : public AccountEngine {
                     BatchDone done) override;
   void Shutdown() override;
   const char* Name() const override { return "unsafe"; }
+  EngineStats Stats() const override;
 
  private:
   using Balance = std::atomic<int64_t>;

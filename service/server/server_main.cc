@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "service/engine/engine_factory.h"
 #include "service/engine/process_tuning.h"
+#include "service/server/metrics_http.h"
 #include "service/server/server_runner.h"
 #include "service/server/server_security.h"
 
@@ -53,6 +54,11 @@ ABSL_FLAG(uint64_t, accounts_max, bank::kAccountsMaxDefault,
 ABSL_FLAG(uint64_t, queue_depth_max, bank::kQueueDepthMaxDefault,
           "Queue engine only: most operations waiting for the consumer; a "
           "full queue answers RESOURCE_EXHAUSTED at once.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port to serve Prometheus metrics on, over plain HTTP at "
+          "/metrics, e.g. '127.0.0.1:9464'. Empty (default): no metrics "
+          "endpoint. Port 0 picks a free port, printed at the end of the "
+          "listening line as 'metrics=HOST:PORT'.");
 ABSL_FLAG(absl::Duration, shutdown_grace, bank::kShutdownGraceDefault,
           "After SIGINT/SIGTERM, how long in-flight RPCs may still run before "
           "they are cancelled, e.g. '5s'.");
@@ -99,6 +105,12 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
   config.server.listen_address = absl::GetFlag(FLAGS_listen);
   config.server.log_ops = absl::GetFlag(FLAGS_log_ops);
   config.server.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.server.metrics_listen_address = absl::GetFlag(FLAGS_metrics_listen);
+  if (!config.server.metrics_listen_address.empty()) {
+    absl::Status valid =
+        CheckMetricsListen(config.server.metrics_listen_address);
+    if (!valid.ok()) return valid;
+  }
   if (config.server.shutdown_grace < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--shutdown_grace must not be negative");
   }

@@ -25,6 +25,8 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "service/server/bank_service_impl.h"
+#include "service/server/metrics.h"
+#include "service/server/metrics_http.h"
 
 namespace bank {
 namespace {
@@ -83,7 +85,8 @@ std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
                                ? config.security.credentials
                                : grpc::InsecureServerCredentials(),
                            &port);
-  builder.SetMaxReceiveMessageSize(kRequestBytesMax);
+  // ApplyBatch's cap; the single-operation handlers check their own 4 KiB.
+  builder.SetMaxReceiveMessageSize(kBatchRequestBytesMax);
   // gRPC binds with SO_REUSEPORT by default, which would let a second
   // server share a taken port, each with its own balances, splitting the
   // clients between them. Failing to start is the honest answer.
@@ -140,16 +143,38 @@ absl::Status BlockShutdownSignals() {
 }
 
 absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
-  BankServiceImpl service(engine, BankServiceImpl::Options{config.log_ops});
+  // Declared before the HTTP server, so it outlives every scrape.
+  RpcMetrics rpc_metrics;
+  std::unique_ptr<MetricsHttpServer> metrics_http;
+  std::string listening_suffix;
+  if (!config.metrics_listen_address.empty()) {
+    const BuildInfo build{BankVersion(), engine.Name()};
+    const absl::Time started = absl::Now();
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
+        MetricsHttpServer::Start(config.metrics_listen_address,
+                                 [&rpc_metrics, &engine, build, started] {
+                                   return RenderMetrics(rpc_metrics, engine,
+                                                        build, started);
+                                 });
+    if (!http.ok()) return http.status();
+    metrics_http = *std::move(http);
+    listening_suffix = absl::StrCat(" metrics=", metrics_http->address());
+  }
+  BankServiceImpl::Options options;
+  options.log_ops = config.log_ops;
+  options.metrics = metrics_http != nullptr ? &rpc_metrics : nullptr;
+  BankServiceImpl service(engine, options);
   // Once no RPC can reach the engine any more, drain what it still holds.
-  return ServeUntilSignal(config, service, engine.Name(),
-                          [&engine] { engine.Shutdown(); });
+  return ServeUntilSignal(
+      config, service, engine.Name(), [&engine] { engine.Shutdown(); },
+      listening_suffix);
 }
 
 absl::Status ServeUntilSignal(const ServerConfig& config,
                               grpc::Service& service,
                               absl::string_view engine_name,
-                              absl::FunctionRef<void()> after_stop) {
+                              absl::FunctionRef<void()> after_stop,
+                              absl::string_view listening_suffix) {
   LinkHealthDescriptors();
   int port = 0;
   std::unique_ptr<grpc::Server> server = BuildServer(config, service, port);
@@ -159,9 +184,10 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
-  std::printf("%s%s engine=%s\n", kListeningLinePrefix,
+  std::printf("%s%s engine=%s%s\n", kListeningLinePrefix,
               BoundAddress(config.listen_address, port).c_str(),
-              std::string(engine_name).c_str());
+              std::string(engine_name).c_str(),
+              std::string(listening_suffix).c_str());
   std::fflush(stdout);
 
   const int signal_number = WaitForShutdownSignal();

@@ -3,13 +3,16 @@
 //
 // Startup (RunServer): the standard health service and the reflection plugin
 // are enabled, BankService is registered, the port is bound with requests
-// capped at kRequestBytesMax, and once the server accepts connections one
+// capped at kBatchRequestBytesMax (ApplyBatch's cap; single-operation
+// handlers refuse anything over kRequestBytesMax), and once the server accepts connections one
 // line is printed on stdout and flushed:
 //
 //   bank_server listening on 127.0.0.1:43210 engine=queue
 //
 // (kListeningLinePrefix, the bound address with the port the kernel chose
 // for port 0, and the engine name). Tests and scripts wait for that line.
+// With metrics_listen_address set, the /metrics endpoint (MetricsHttpServer)
+// starts first and the line ends in " metrics=HOST:PORT", its bound address.
 //
 // Shutdown: SIGINT and SIGTERM are blocked in every thread (see
 // BlockShutdownSignals) and the main thread takes them with sigwait(), so no
@@ -32,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
+#include "service/server/bank_service_impl.h"
 #include "service/server/server_security.h"
 
 namespace grpc {
@@ -43,11 +47,6 @@ namespace bank {
 // kListeningLinePrefix starts the line printed once the server is up; the
 // bound address follows it, then " engine=NAME".
 inline constexpr char kListeningLinePrefix[] = "bank_server listening on ";
-
-// kRequestBytesMax caps a received message. Our requests are a few ids, an
-// amount and an actor of at most 256 bytes, so 4 KiB is ample and far below
-// gRPC's 4 MiB default; larger requests answer RESOURCE_EXHAUSTED.
-inline constexpr int kRequestBytesMax = 4 * 1024;
 
 // kShutdownGraceDefault: how long in-flight RPCs may run after SIGTERM.
 inline constexpr absl::Duration kShutdownGraceDefault = absl::Seconds(5);
@@ -64,6 +63,8 @@ struct ServerConfig {
   // open only this long after the grace, once the engine has answered every
   // RPC it holds: see ServeUntilSignal.
   absl::Duration engine_stop_max = absl::Seconds(1);
+  // HOST:PORT for Prometheus's /metrics over HTTP; "" (default): none.
+  std::string metrics_listen_address;
 };
 
 // InitialAccount: an account the server opens before it starts serving.
@@ -93,7 +94,8 @@ absl::Status BlockShutdownSignals();
 
 // RunServer serves `engine` as configured until SIGINT or SIGTERM, then
 // shuts down as described above (including engine.Shutdown()) and returns
-// OK. Answers an error, without serving, if the address cannot be bound.
+// OK. Answers an error, without serving, if the address (or the metrics
+// address) cannot be bound.
 // Requires BlockShutdownSignals() to have run on the main thread first.
 absl::Status RunServer(const ServerConfig& config, AccountEngine& engine);
 
@@ -103,10 +105,12 @@ absl::Status RunServer(const ServerConfig& config, AccountEngine& engine);
 // `service` as configured (config.log_ops is the service's business), prints
 // the listening line with `engine_name`, waits for SIGINT or SIGTERM, shuts
 // the server down with the grace period, and then calls `after_stop`.
+// `listening_suffix` is appended to the listening line.
 absl::Status ServeUntilSignal(const ServerConfig& config,
                               grpc::Service& service,
                               absl::string_view engine_name,
-                              absl::FunctionRef<void()> after_stop);
+                              absl::FunctionRef<void()> after_stop,
+                              absl::string_view listening_suffix = "");
 
 }  // namespace bank
 

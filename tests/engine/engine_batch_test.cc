@@ -65,7 +65,8 @@ TEST_P(EngineBatchTest, AppliesInOrderAndLaterOperationsSeeEarlierOnes) {
             atomic);
     ASSERT_TRUE(results.ok()) << results.status();
     ASSERT_EQ(results->size(), 6u);
-    for (const auto& result : *results) ASSERT_TRUE(result.ok()) << result.status();
+    for (const auto& result : *results)
+      ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ((*results)[2]->balance, 105);
     EXPECT_EQ((*results)[3]->balance, 75);
     EXPECT_EQ((*results)[3]->to_balance, 30);
@@ -220,8 +221,8 @@ TEST_P(SafeEngineBatchTest, OppositeAtomicBatchesConserveMoney) {
         for (int i = 0; i < kRingSize; ++i) {
           const int from = (t + i * step) % kRingSize;
           const int to = (from + step) % kRingSize;
-          batch.push_back(Op(OperationKind::kTransfer, ids[from], 1 + n % 5,
-                             ids[to]));
+          batch.push_back(
+              Op(OperationKind::kTransfer, ids[from], 1 + n % 5, ids[to]));
         }
         const bool doomed = n % 7 == 3;
         if (doomed) {
@@ -306,10 +307,9 @@ TEST(QueueEngineBatchTest, ABatchTakesOneSlotAndOnePass) {
                       });
   // ...and then the queue is full, for batches and single operations alike.
   std::optional<absl::Status> rejected;
-  engine.ExecuteBatch({Op(OperationKind::kDeposit, "main", 1)}, false,
-                      [&](absl::StatusOr<BatchResults> result) {
-                        rejected = result.status();
-                      });
+  engine.ExecuteBatch(
+      {Op(OperationKind::kDeposit, "main", 1)}, false,
+      [&](absl::StatusOr<BatchResults> result) { rejected = result.status(); });
   ASSERT_TRUE(rejected.has_value());
   EXPECT_EQ(rejected->code(), absl::StatusCode::kResourceExhausted);
   parked.release.Notify();

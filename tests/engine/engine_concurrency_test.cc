@@ -411,6 +411,12 @@ TEST(QueueEngineTest, BacklogIsAppliedInCappedBatches) {
   for (int i = 0; i < kBacklog; ++i) {
     engine.Execute({OperationKind::kDeposit, "main", "", 1}, count_ok);
   }
+  // The consumer is parked in the hook, so the whole backlog is waiting,
+  // and Stats() (what /metrics shows) says so.
+  const EngineStats parked = engine.Stats();
+  ASSERT_TRUE(parked.queue.has_value());
+  EXPECT_EQ(parked.queue->depth, static_cast<uint64_t>(kBacklog));
+  EXPECT_EQ(parked.queue->depth_max, kQueueDepthMaxDefault);
   blocker.release.Notify();
   EXPECT_EQ(BalanceOf(engine, "main"), 1 + kBacklog);
   EXPECT_EQ(ok.load(), 1 + kBacklog);
@@ -422,6 +428,20 @@ TEST(QueueEngineTest, BacklogIsAppliedInCappedBatches) {
   EXPECT_GE(after.batches - before.batches, 1u + 4u);
   EXPECT_LE(after.mean_batch_size(),
             static_cast<double>(QueueEngine::kBatchSizeMax));
+  // The batch-size histogram agrees with the counters: one observation per
+  // batch, summing to the operations; nothing above kBatchSizeMax, and the
+  // backlog filled at least one full batch.
+  const EngineStats stats = engine.Stats();
+  ASSERT_TRUE(stats.queue.has_value());
+  const HistogramSnapshot& sizes = stats.queue->batch_sizes;
+  EXPECT_EQ(sizes.Count(), after.batches);
+  EXPECT_EQ(sizes.sum, static_cast<double>(after.operations));
+  ASSERT_EQ(sizes.upper_bounds.back(),
+            static_cast<double>(QueueEngine::kBatchSizeMax));
+  EXPECT_EQ(sizes.bucket_counts.back(), 0u);
+  EXPECT_GE(sizes.bucket_counts[sizes.upper_bounds.size() - 1], 1u);
+  EXPECT_EQ(stats.queue->depth, 0u);
+  EXPECT_EQ(stats.accounts_open, 1u);
 }
 
 // ---------------------------------------------------------------------------

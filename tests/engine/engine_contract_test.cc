@@ -38,6 +38,23 @@ TEST_P(EngineContractTest, NameIsTheFlagValue) {
   EXPECT_EQ(std::string(engine_->Name()), GetParam().engine);
 }
 
+// Stats() (the metrics layer's pull hook) counts accounts that exist: every
+// real engine reports it; the test model has nothing to report.
+TEST_P(EngineContractTest, StatsCountOpenAccounts) {
+  if (GetParam().engine == "model") {
+    EXPECT_FALSE(engine_->Stats().accounts_open.has_value());
+    return;
+  }
+  ASSERT_TRUE(engine_->Stats().accounts_open.has_value());
+  EXPECT_EQ(*engine_->Stats().accounts_open, 0u);
+  ASSERT_TRUE(Open(*engine_, "main", 80).ok());
+  ASSERT_TRUE(Open(*engine_, "b", 0).ok());
+  EXPECT_EQ(Open(*engine_, "b", 0).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(engine_->Stats().accounts_open, 2u);
+  EXPECT_EQ(engine_->Stats().queue.has_value(), GetParam().engine == "queue");
+}
+
 TEST_P(EngineContractTest, OpenAnswersInitialBalance) {
   absl::StatusOr<OperationResult> opened = Open(*engine_, "main", 80);
   ASSERT_TRUE(opened.ok()) << opened.status();

@@ -163,14 +163,15 @@ std::vector<absl::StatusOr<BatchResults>> RunBatches(
 // RunBatched drives `engine` and `model` with random batches; answers the
 // number of operations sent and records every status code seen.
 int RunBatched(AccountEngine& engine, AccountEngine& model, absl::BitGen& gen,
-               size_t window_max, absl::flat_hash_set<absl::StatusCode>& codes) {
+               size_t window_max,
+               absl::flat_hash_set<absl::StatusCode>& codes) {
   int index = 0;
   while (index < kOperationsPerRun) {
     std::vector<Batch> window(window_max);
     for (Batch& batch : window) {
       batch.atomic = absl::Bernoulli(gen, 0.5);
-      const size_t size = absl::Uniform<size_t>(
-          absl::IntervalClosed, gen, 1, kBatchOperationsMaxForTest);
+      const size_t size = absl::Uniform<size_t>(absl::IntervalClosed, gen, 1,
+                                                kBatchOperationsMaxForTest);
       for (size_t i = 0; i < size; ++i) {
         batch.operations.push_back(RandomOperation(gen));
       }
@@ -189,8 +190,8 @@ int RunBatched(AccountEngine& engine, AccountEngine& model, absl::BitGen& gen,
       SCOPED_TRACE(batch.atomic ? "atomic batch" : "batch");
       for (size_t i = 0; i < batch.operations.size(); ++i, ++index) {
         codes.insert((*expected)[i].status().code());
-        ExpectSameAnswer((*expected)[i], (*answers[b])[i],
-                         batch.operations[i], index);
+        ExpectSameAnswer((*expected)[i], (*answers[b])[i], batch.operations[i],
+                         index);
         if (::testing::Test::HasFailure()) return index;
       }
     }

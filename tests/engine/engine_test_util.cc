@@ -58,8 +58,8 @@ void ModelEngine::Execute(Operation operation, OperationDone done) {
                       : Apply(operation));
 }
 
-void ModelEngine::ExecuteBatch(std::vector<Operation> operations,
-                               bool atomic, BatchDone done) {
+void ModelEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
+                               BatchDone done) {
   if (absl::Status size = ValidateBatchSize(operations.size()); !size.ok()) {
     std::move(done)(std::move(size));
     return;
@@ -74,8 +74,8 @@ void ModelEngine::ExecuteBatch(std::vector<Operation> operations,
     results.push_back(Apply(operations[i]));
     if (atomic && !results.back().ok()) {
       balances_ = before;
-      results = AbortedBatchResults(operations.size(), i,
-                                    results.back().status());
+      results =
+          AbortedBatchResults(operations.size(), i, results.back().status());
       break;
     }
   }

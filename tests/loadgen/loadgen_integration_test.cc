@@ -211,6 +211,39 @@ TEST_P(SafeEngineTest, MostlyIndeterminateIsInconclusive) {
   ExpectCleanStop(*server);
 }
 
+// --batch: every operation of every ApplyBatch goes to the ledger with its
+// own outcome (insufficient funds fail alone, on a small initial balance),
+// and the report counts operations next to RPCs.
+TEST_P(SafeEngineTest, BatchedOperationsPassAndAreCounted) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=" + GetParam()});
+  ASSERT_NE(server, nullptr);
+  const std::string json_path =
+      absl::StrCat(::testing::TempDir(), "/batch_", GetParam(), ".json");
+  const LoadgenRun run =
+      RunLoadgen(server->address(),
+                 {"--accounts=20", "--total=60", "--batch=100",
+                  "--concurrency=4", "--mix=withdraw:40,deposit:30,transfer:30",
+                  "--initial_balance=50", "--json=" + json_path});
+  ExpectPass(run);
+  EXPECT_TRUE(absl::StrContains(run.out, "Operations/sec:")) << run.out;
+  const google::protobuf::Struct json = ReadJson(json_path);
+  const google::protobuf::Struct& summary =
+      Field(json, "summary").struct_value();
+  EXPECT_EQ(Field(summary, "batch").number_value(), 100);
+  EXPECT_EQ(Field(summary, "rpcs").number_value(), 60);
+  EXPECT_EQ(Field(summary, "count").number_value(), 6000);
+  const google::protobuf::Struct& invariant =
+      Field(json, "invariant").struct_value();
+  EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
+  // Some withdrawals and transfers ran out of money, each alone.
+  const google::protobuf::Struct& codes =
+      Field(json, "status_codes").struct_value();
+  EXPECT_GT(Field(codes, "FAILED_PRECONDITION").number_value(), 0) << run.out;
+  EXPECT_GT(Field(codes, "OK").number_value(), 0) << run.out;
+  ExpectCleanStop(*server);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, SafeEngineTest,
                          ::testing::Values("mutex", "queue"));
 

@@ -159,5 +159,29 @@ TEST(DecideVerdictTest, UnreadableBalancesAreInconclusiveAndAViolationFails) {
   EXPECT_STREQ(VerdictName(failed), "FAIL");
 }
 
+TEST_F(ReportTest, HtmlIsSelfContainedAndShowsTheVerdictAndCharts) {
+  Ledger ledger({80, 0});
+  ledger.RecordWithdraw(0, 30, Outcome::kApplied);
+  const Verdict verdict = ledger.Check({70, 0});
+  config_.target = "<host>&";
+  timing_.timeline = {{0.25, 4, 400}, {0.5, 8, 800}};
+  const LoadReport report =
+      BuildReport(config_, timing_, stats_, ledger, verdict, 1);
+  const std::string html = FormatHtml(report);
+  EXPECT_TRUE(absl::StrContains(html, "Invariant: FAIL")) << html;
+  EXPECT_TRUE(absl::StrContains(html, "class='verdict fail'")) << html;
+  // Two inline charts, the throughput one drawn from the two samples.
+  EXPECT_EQ(html.find("<svg", html.find("<svg") + 1) != std::string::npos,
+            true);
+  EXPECT_TRUE(absl::StrContains(html, "<polyline")) << html;
+  EXPECT_TRUE(absl::StrContains(html, "p99.9")) << html;
+  EXPECT_TRUE(absl::StrContains(html, "FAILED_PRECONDITION")) << html;
+  // Escaped, and nothing fetched from anywhere.
+  EXPECT_TRUE(absl::StrContains(html, "&lt;host&gt;&amp;")) << html;
+  EXPECT_FALSE(absl::StrContains(html, "<host>")) << html;
+  EXPECT_FALSE(absl::StrContains(html, "<script")) << html;
+  EXPECT_FALSE(absl::StrContains(html, "http")) << html;
+}
+
 }  // namespace
 }  // namespace bank::loadgen

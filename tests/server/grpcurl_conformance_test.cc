@@ -142,8 +142,8 @@ TEST_F(GrpcurlTest, DescribesEveryService) {
   GrpcurlRun bank = Grpcurl({"describe", "bank.v1.BankService"});
   EXPECT_EQ(bank.exit_code, 0) << bank.err;
   EXPECT_THAT(bank.out, HasSubstr("bank.v1.BankService is a service:\n"));
-  for (const char* rpc :
-       {"OpenAccount", "Deposit", "Withdraw", "Transfer", "GetBalance"}) {
+  for (const char* rpc : {"OpenAccount", "Deposit", "Withdraw", "Transfer",
+                          "GetBalance", "ApplyBatch"}) {
     EXPECT_THAT(bank.out,
                 HasSubstr(absl::StrCat("  rpc ", rpc, " ( .bank.v1.", rpc,
                                        "Request ) returns ( .bank.v1.", rpc,
@@ -227,6 +227,56 @@ TEST_F(GrpcurlTest, ReadmeExamples) {
   // Request fields may be written in lowerCamelCase too (docs/SERVER.md).
   ExpectOk(Grpcurl({"bank.v1.BankService/GetBalance"}, R"({"accountId":"b"})"),
            "{\n  \"balance\": \"20\"\n}\n");
+  // The README's two batches: one failure among successes, then an atomic
+  // batch that applies nothing.
+  ExpectOk(Grpcurl({"bank.v1.BankService/ApplyBatch"},
+                   R"({"operations":[
+    {"deposit":{"account_id":"main","amount":10,"actor":"姚笛"}},
+    {"withdraw":{"account_id":"b","amount":1000}},
+    {"transfer":{"from_account_id":"main","to_account_id":"b","amount":5}}]})"),
+           R"json({
+  "results": [
+    {
+      "deposit": {
+        "balance": "90"
+      }
+    },
+    {
+      "status": {
+        "code": 9,
+        "message": "insufficient funds in account 'b': balance 20, amount 1000"
+      }
+    },
+    {
+      "transfer": {
+        "from_balance": "85",
+        "to_balance": "25"
+      }
+    }
+  ]
+}
+)json");
+  ExpectOk(Grpcurl({"bank.v1.BankService/ApplyBatch"},
+                   R"({"atomic":true,"operations":[
+    {"deposit":{"account_id":"main","amount":10}},
+    {"withdraw":{"account_id":"b","amount":1000}}]})"),
+           R"json({
+  "results": [
+    {
+      "status": {
+        "code": 10,
+        "message": "not applied: the atomic batch failed at operation 1 (FAILED_PRECONDITION: insufficient funds in account 'b': balance 25, amount 1000)"
+      }
+    },
+    {
+      "status": {
+        "code": 9,
+        "message": "insufficient funds in account 'b': balance 25, amount 1000"
+      }
+    }
+  ]
+}
+)json");
 }
 
 // Every documented error code, each with grpcurl's exit code; nothing
@@ -262,7 +312,7 @@ TEST_F(GrpcurlTest, EveryDocumentedErrorAndItsExitCode) {
   EXPECT_EQ(third.exit_code, kResourceExhaustedExit) << third.err;
   EXPECT_THAT(third.err, HasSubstr("Code: ResourceExhausted\n"));
 
-  // A request over kRequestBytesMax (4 KiB) is refused before any handler.
+  // A request over kRequestBytesMax (4 KiB) is refused before the engine.
   const std::string actor(5000, 'x');
   GrpcurlRun large =
       Grpcurl({"bank.v1.BankService/Deposit"},

@@ -47,6 +47,8 @@ TEST(ServerFlagsTest, BadValuesExitTwoNamingTheFlag) {
       {"--engine=optimistic", "optimistic"},
       {"--apply_latency=soon", "--apply_latency"},
       {"--shutdown_grace=-1s", "--shutdown_grace"},
+      {"--metrics_listen=localhost", "--metrics_listen"},
+      {"--metrics_listen=127.0.0.1:http", "--metrics_listen"},
   };
   for (const auto& [flag, named] : cases) {
     std::string stderr_text;
