@@ -7,7 +7,9 @@ Three ways to keep balances under concurrent access are compared: `mutex`
 receives operations on a bounded queue) and `unsafe` (no synchronisation,
 the reference that loses updates). End to end, each is also compared with
 `bank_floor_server`, the same gRPC service answering at once without any
-engine: the cost of gRPC itself on this machine, in this run."""
+engine: the cost of gRPC itself on this machine, in this run. The
+`postgres` engine, on one and on three replicas, is measured by
+`bench/postgres.sh` in [BENCHMARKS-postgres.md](BENCHMARKS-postgres.md)."""
 
 ENGINE_METHOD = """\
 How: `engine_bench` (Google Benchmark, `bench/engine_bench.cc`) creates a

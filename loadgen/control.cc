@@ -1,11 +1,19 @@
 #include "loadgen/control.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
 #include <functional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "grpcpp/client_context.h"
@@ -87,11 +95,43 @@ std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
     // a local pool and a distinct arg keep each channel on its own.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("bank.channel_id", static_cast<int>(i));
+    args.SetLoadBalancingPolicyName("round_robin");
     security.ApplyTo(args);
     channels.push_back(
         grpc::CreateCustomChannel(target, security.credentials, args));
   }
   return channels;
+}
+
+absl::StatusOr<std::string> ChannelTarget(const std::string& target) {
+  if (target.find(',') == std::string::npos) return target;
+  std::vector<std::string> addresses;
+  for (absl::string_view item : absl::StrSplit(target, ',')) {
+    const size_t colon = item.rfind(':');
+    if (item.empty() || colon == absl::string_view::npos || colon == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--target: '", item, "' is not host:port (in '", target, "')"));
+    }
+    const std::string host(item.substr(0, colon));
+    const std::string port(item.substr(colon + 1));
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int error = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
+    if (error != 0 || found == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--target: cannot resolve '", host,
+                       "' to an IPv4 address: ", gai_strerror(error)));
+    }
+    char ip[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET,
+              &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, ip,
+              sizeof(ip));
+    freeaddrinfo(found);
+    addresses.push_back(absl::StrCat(ip, ":", port));
+  }
+  return absl::StrCat("ipv4:", absl::StrJoin(addresses, ","));
 }
 
 std::string ConnectFailureReason(const std::string& grpc_message) {

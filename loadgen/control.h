@@ -33,9 +33,20 @@ inline constexpr absl::Duration kSetupRetryFor = absl::Seconds(60);
 inline constexpr absl::Duration kSetupBackoffInitial = absl::Milliseconds(5);
 inline constexpr absl::Duration kSetupBackoffMax = absl::Seconds(1);
 
+// ChannelTarget turns --target into a gRPC target: one "host:port" or any
+// gRPC URI (e.g. "dns:///bank:50051", every address of the name) is used as
+// is; several comma-separated "host:port" (e.g. replicas
+// "bank1:50051,bank2:50051") are resolved once, now, into one
+// "ipv4:ip:port,..." target. kInvalidArgument for an empty item or a host
+// that does not resolve to an IPv4 address.
+absl::StatusOr<std::string> ChannelTarget(const std::string& target);
+
 // MakeChannels answers `count` channels to `target` that never share a TCP
 // connection (each has its own subchannel pool and a distinct channel arg),
-// plaintext or TLS as `security` says.
+// plaintext or TLS as `security` says. Each channel spreads its RPCs over
+// every address of the target with gRPC's round_robin policy, which leaves
+// out a server it cannot reach (RPCs in flight to a server that dies fail
+// UNAVAILABLE: indeterminate).
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(
     const std::string& target, int64_t count,
     const client::ChannelSecurity& security);

@@ -34,7 +34,9 @@
 #include "loadgen/run_stats.h"
 #include "service/engine/process_tuning.h"
 
-ABSL_FLAG(std::string, target, "127.0.0.1:50051", "host:port of bank_server");
+ABSL_FLAG(std::string, target, "127.0.0.1:50051",
+          "host:port of bank_server; several replicas as "
+          "host:port,host:port or dns:///name:port (RPCs spread round-robin)");
 ABSL_FLAG(std::string, scenario, "load",
           "load (the configured load) or article (the article's two "
           "concurrent withdrawals from 80)");
@@ -292,8 +294,10 @@ int Main(int argc, char** argv) {
   absl::StatusOr<client::ChannelSecurity> security =
       client::MakeChannelSecurity(client::ReadClientTlsFlags());
   if (!security.ok()) return Fail(security.status());
+  absl::StatusOr<std::string> channel_target = ChannelTarget(config->target);
+  if (!channel_target.ok()) return Fail(channel_target.status());
   const std::vector<std::shared_ptr<grpc::Channel>> channels =
-      MakeChannels(config->target, config->connections, *security);
+      MakeChannels(*channel_target, config->connections, *security);
   std::unique_ptr<bank::v1::BankService::Stub> stub =
       bank::v1::BankService::NewStub(channels[0]);
   absl::Status reachable =

@@ -20,6 +20,8 @@ packages=(
   python3                            # JSON checks in tests and scripts
   openssl                            # throwaway CA and certificates in the TLS tests
   chromium                           # renders bank_loadgen --html in a test
+  libpq-dev                          # libpq: the postgres engine's client
+  postgresql-15                      # PostgreSQL server for the postgres tests
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(gnuplot-nox util-linux procps)

@@ -81,6 +81,11 @@ class AccountEngine {
   // beyond a short lock; callable from any thread, also after Shutdown().
   // The default has nothing to tell; engines fill what they have.
   virtual EngineStats Stats() const { return EngineStats(); }
+
+  // Healthy answers false while the engine cannot serve (e.g. its database
+  // is unreachable); the server polls it for the gRPC health status. Engines
+  // in memory are always healthy.
+  virtual bool Healthy() const { return true; }
 };
 
 // ExecuteAndWait runs `operation` on `engine` and blocks the calling thread

@@ -25,6 +25,7 @@
 #include "service/engine/engine_factory.h"
 #include "service/engine/process_tuning.h"
 #include "service/server/metrics_http.h"
+#include "service/server/server_engine_factory.h"
 #include "service/server/server_runner.h"
 #include "service/server/server_security.h"
 
@@ -34,9 +35,20 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
           "engine=NAME'.");
 ABSL_FLAG(std::string, engine, "queue",
           "Account engine: 'mutex' (one lock per account), 'queue' (one "
-          "thread owns every balance; operations arrive on a bounded queue) "
-          "or 'unsafe' (read, wait, write: loses updates on purpose, for the "
-          "demonstration only).");
+          "thread owns every balance; operations arrive on a bounded queue), "
+          "'unsafe' (read, wait, write: loses updates on purpose, for the "
+          "demonstration only) or 'postgres' (balances in PostgreSQL, shared "
+          "by any number of replicas; see docs/SCALING.md).");
+ABSL_FLAG(std::string, postgres_dsn, "",
+          "postgres engine: libpq connection string, e.g. 'host=db "
+          "dbname=bank user=bank'. No password here (ps shows it): use "
+          "PGPASSWORD or a passfile.");
+ABSL_FLAG(uint64_t, postgres_connections, bank::kPostgresConnectionsDefault,
+          "postgres engine: pooled connections, each pipelining up to "
+          "--postgres_pipeline_depth operations; beyond that RPCs answer "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(uint64_t, postgres_pipeline_depth, bank::kPipelineDepthMaxDefault,
+          "postgres engine: operations in flight on one connection.");
 ABSL_FLAG(std::string, accounts, "",
           "Accounts opened at start, as ACCOUNT_ID:BALANCE pairs separated by "
           "commas, e.g. 'main:80,b:10'. Balances are in minor units.");
@@ -97,6 +109,7 @@ struct ServerMainConfig {
   ServerConfig server;
   ServerSecurityConfig security;
   EngineOptions engine;
+  PostgresOptions postgres;
   std::vector<InitialAccount> accounts;
 };
 
@@ -139,6 +152,10 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
     return absl::InvalidArgumentError(
         "--request_id_ttl and --request_ids_max must be positive");
   }
+  config.postgres.dsn = absl::GetFlag(FLAGS_postgres_dsn);
+  config.postgres.connections = absl::GetFlag(FLAGS_postgres_connections);
+  config.postgres.pipeline_depth_max =
+      absl::GetFlag(FLAGS_postgres_pipeline_depth);
   absl::StatusOr<std::vector<InitialAccount>> accounts =
       ParseAccounts(absl::GetFlag(FLAGS_accounts));
   if (!accounts.ok()) return accounts.status();
@@ -207,8 +224,15 @@ int Main(int argc, char** argv) {
                config->server.security.description.c_str());
 
   absl::StatusOr<std::unique_ptr<AccountEngine>> engine =
-      CreateEngine(config->engine);
-  if (!engine.ok()) return Fail(kExitUsage, engine.status());
+      CreateServerEngine(config->engine, config->postgres);
+  if (!engine.ok()) {
+    // A bad flag is a usage error; a database that is unreachable or newer
+    // than this binary is a failure to start.
+    return Fail(engine.status().code() == absl::StatusCode::kInvalidArgument
+                    ? kExitUsage
+                    : kExitFailure,
+                engine.status());
+  }
   if (config->engine.engine == "unsafe") WarnUnsafe();
   status = OpenAccounts(**engine, config->accounts);
   if (!status.ok()) return Fail(kExitUsage, status);

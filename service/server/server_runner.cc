@@ -167,14 +167,15 @@ absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
   // Once no RPC can reach the engine any more, drain what it still holds.
   return ServeUntilSignal(
       config, service, engine.Name(), [&engine] { engine.Shutdown(); },
-      listening_suffix);
+      listening_suffix, [&engine] { return engine.Healthy(); });
 }
 
 absl::Status ServeUntilSignal(const ServerConfig& config,
                               grpc::Service& service,
                               absl::string_view engine_name,
                               absl::FunctionRef<void()> after_stop,
-                              absl::string_view listening_suffix) {
+                              absl::string_view listening_suffix,
+                              std::function<bool()> healthy) {
   LinkHealthDescriptors();
   int port = 0;
   std::unique_ptr<grpc::Server> server = BuildServer(config, service, port);
@@ -190,7 +191,25 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
               std::string(listening_suffix).c_str());
   std::fflush(stdout);
 
+  // The health watcher follows the engine while the main thread waits.
+  absl::Notification stop_watching;
+  std::thread watcher;
+  if (healthy != nullptr) {
+    watcher = std::thread([&] {
+      bool serving = true;
+      while (
+          !stop_watching.WaitForNotificationWithTimeout(kHealthPollInterval)) {
+        const bool now_serving = healthy();
+        if (now_serving == serving) continue;
+        serving = now_serving;
+        health->SetServingStatus(kServiceName, serving);
+        health->SetServingStatus("", serving);
+      }
+    });
+  }
   const int signal_number = WaitForShutdownSignal();
+  stop_watching.Notify();
+  if (watcher.joinable()) watcher.join();
   std::fprintf(stderr,
                "bank_server (engine=%s): %s received; shutting down "
                "(grace %s)\n",

@@ -26,6 +26,7 @@
 #define BANK_SERVICE_SERVER_SERVER_RUNNER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -106,11 +107,17 @@ absl::Status RunServer(const ServerConfig& config, AccountEngine& engine);
 // the listening line with `engine_name`, waits for SIGINT or SIGTERM, shuts
 // the server down with the grace period, and then calls `after_stop`.
 // `listening_suffix` is appended to the listening line.
+//
+// `healthy`, when given, is polled every kHealthPollInterval while serving:
+// false turns the health status NOT_SERVING (both "" and the bank service),
+// true turns it back to SERVING (RunServer passes engine.Healthy()).
+inline constexpr absl::Duration kHealthPollInterval = absl::Milliseconds(250);
 absl::Status ServeUntilSignal(const ServerConfig& config,
                               grpc::Service& service,
                               absl::string_view engine_name,
                               absl::FunctionRef<void()> after_stop,
-                              absl::string_view listening_suffix = "");
+                              absl::string_view listening_suffix = "",
+                              std::function<bool()> healthy = nullptr);
 
 }  // namespace bank
 

@@ -182,7 +182,7 @@ TEST_P(EngineBatchTest, AfterShutdownBatchesAreUnavailable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    AllEngines, EngineBatchTest, ::testing::ValuesIn(AllEngineConfigs()),
+    AllEngines, EngineBatchTest, ::testing::ValuesIn(ContractEngineConfigs()),
     [](const ::testing::TestParamInfo<EngineConfig>& info) {
       return info.param.label;
     });
@@ -260,7 +260,8 @@ TEST_P(SafeEngineBatchTest, OppositeAtomicBatchesConserveMoney) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    SafeEngines, SafeEngineBatchTest, ::testing::ValuesIn(SafeEngineConfigs()),
+    SafeEngines, SafeEngineBatchTest,
+    ::testing::ValuesIn(SafeContractEngineConfigs()),
     [](const ::testing::TestParamInfo<EngineConfig>& info) {
       return info.param.label;
     });

@@ -34,6 +34,7 @@ std::unique_ptr<AccountEngine> MakeEngine(const EngineConfig& config,
                                           size_t accounts_max,
                                           LatencyRange latency,
                                           OperationHook hook) {
+  if (config.make) return config.make(accounts_max);
   EngineOptions options;
   options.engine = config.engine;
   options.accounts_max = accounts_max;

@@ -6,6 +6,7 @@
 #define BANK_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -26,6 +27,10 @@ struct EngineConfig {
   std::string label;   // Test-name suffix: "mutex", "queue_tiny", ...
   std::string engine;  // "mutex", "queue", "unsafe" or "model".
   size_t queue_depth_max = kQueueDepthMaxDefault;
+  // For engines outside service/engine (postgres): builds a fresh, empty
+  // engine; MakeEngine calls it instead of choosing by `engine`.
+  std::function<std::unique_ptr<AccountEngine>(size_t accounts_max)> make =
+      nullptr;
 };
 
 std::ostream& operator<<(std::ostream& out, const EngineConfig& config);
@@ -36,6 +41,15 @@ std::vector<EngineConfig> RealEngineConfigs();
 std::vector<EngineConfig> SafeEngineConfigs();
 // RealEngineConfigs() plus the model, so the model obeys the contract too.
 std::vector<EngineConfig> AllEngineConfigs();
+
+// ContractEngineConfigs: the engines the contract suites
+// (engine_contract_test.cc, engine_batch_test.cc) run over. Each binary that
+// compiles the suite defines it: AllEngineConfigs() for engine_contract_test,
+// the postgres engine for postgres_contract_test.
+std::vector<EngineConfig> ContractEngineConfigs();
+// SafeContractEngineConfigs: likewise, the engines that must never lose an
+// update (SafeEngineConfigs() in the engine binaries).
+std::vector<EngineConfig> SafeContractEngineConfigs();
 
 // MakeEngine builds `config`'s engine with the given limits, latency and test
 // hook (see latency_injector.h; the model ignores latency and hook).
