@@ -153,7 +153,12 @@ absl::Status FillOperations(const FlagValues& flags, LoadgenConfig& config) {
   if (!(flags.indeterminate_max >= 0 && flags.indeterminate_max <= 1)) {
     return Invalid("indeterminate_max", "must be a share from 0 to 1");
   }
-  config.request_ids = flags.request_ids;
+  // Remembered request ids live in one bank_server's memory. A target of
+  // several servers (replicas over one database) may send a retry to a
+  // server that never saw the id, which would apply it a second time: so
+  // with several servers nothing is retried, as with --request_ids=false.
+  config.request_ids =
+      flags.request_ids && flags.target.find(',') == std::string::npos;
   config.retry_for = flags.retry_for;
   config.indeterminate_max = flags.indeterminate_max;
   config.seed = flags.seed;

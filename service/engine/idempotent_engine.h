@@ -57,8 +57,9 @@ class IdempotentEngine final : public AccountEngine {
   void Shutdown() override { inner_->Shutdown(); }
   // Name is the wrapped engine's: the wrapper is not an engine choice.
   const char* Name() const override { return inner_->Name(); }
-  // Stats are the wrapped engine's.
+  // Stats and health are the wrapped engine's.
   EngineStats Stats() const override { return inner_->Stats(); }
+  bool Healthy() const override { return inner_->Healthy(); }
 
   // RememberedIds answers the table's size (in flight and remembered).
   size_t RememberedIds() const { return table_.Size(); }
