@@ -122,12 +122,14 @@ void QueueEngine::Shutdown() {
   // Joining from the consumer thread would wait for itself forever.
   BANK_CHECK(consumer_id_.load() != std::this_thread::get_id());
   absl::MutexLock shutdown_lock(&shutdown_mu_);
+  stopping_.store(true);
   tail_.fetch_or(kClosedBit);
   {
     // Unlocking makes a sleeping consumer re-evaluate its condition.
     absl::MutexLock lock(&sleep_mu_);
   }
-  // The consumer drains every accepted operation before it exits.
+  // The consumer answers every accepted operation (unapplied, once
+  // stopping_ is set, unless it had started) before it exits.
   if (consumer_.joinable()) consumer_.join();
 }
 
@@ -246,6 +248,16 @@ void QueueEngine::ApplyBatch() {
 }
 
 void QueueEngine::ApplyMessage(Message& message) {
+  // After Shutdown began, what has not started is answered, not applied: a
+  // long queue must not hold the process past its shutdown grace.
+  if (stopping_.load(std::memory_order_relaxed)) {
+    if (message.batch == nullptr) {
+      std::move(message.done)(EngineShutDownError());
+    } else {
+      std::move(message.batch->done)(EngineShutDownError());
+    }
+    return;
+  }
   if (message.batch == nullptr) {
     std::move(message.done)(Apply(message.operation));
     return;

@@ -208,6 +208,9 @@ class QueueEngine final : public AccountEngine {
   uint64_t wait_position_ ABSL_GUARDED_BY(sleep_mu_) = 0;
   std::atomic<uint64_t> stats_batches_{0};
   std::atomic<uint64_t> stats_operations_{0};
+  // stopping_: set by Shutdown; the consumer then answers kUnavailable to
+  // every message it has not started, instead of applying it.
+  std::atomic<bool> stopping_{false};
   // Written by the consumer only, read by Stats() from any thread: passes
   // by size (bucket i: 2^(i-1) < operations <= 2^i; the last: above
   // kBatchSizeMax), head_ after each pass, balances_.size().

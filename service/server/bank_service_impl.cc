@@ -57,7 +57,8 @@ grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
                      absl::StatusOr<OperationResult> result) mutable {
                    if (result.ok()) {
                      fill(*result);
-                     WriteLogLine(log_line);
+                     // A replay of a remembered outcome applied nothing.
+                     if (!result->replayed) WriteLogLine(log_line);
                    }
                    FinishRpc(reactor, metrics, started,
                              ToGrpcStatus(result.status()));
@@ -144,7 +145,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
     const bank::v1::OpenAccountRequest* request,
     bank::v1::OpenAccountResponse* response) {
   Operation operation{OperationKind::kOpen, request->account_id(), "",
-                      request->initial_balance()};
+                      request->initial_balance(), request->request_id()};
   return Submit(
       engine_, options_.log_ops, Metrics(RpcMethod::kOpenAccount), context,
       *request, NoActor(), std::move(operation),
@@ -159,7 +160,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
     const bank::v1::DepositRequest* request,
     bank::v1::DepositResponse* response) {
   Operation operation{OperationKind::kDeposit, request->account_id(), "",
-                      request->amount()};
+                      request->amount(), request->request_id()};
   return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kDeposit),
                 context, *request, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {
@@ -172,7 +173,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::Withdraw(
     const bank::v1::WithdrawRequest* request,
     bank::v1::WithdrawResponse* response) {
   Operation operation{OperationKind::kWithdraw, request->account_id(), "",
-                      request->amount()};
+                      request->amount(), request->request_id()};
   return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kWithdraw),
                 context, *request, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {
@@ -185,7 +186,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::Transfer(
     const bank::v1::TransferRequest* request,
     bank::v1::TransferResponse* response) {
   Operation operation{OperationKind::kTransfer, request->from_account_id(),
-                      request->to_account_id(), request->amount()};
+                      request->to_account_id(), request->amount(),
+                      request->request_id()};
   return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kTransfer),
                 context, *request, request->actor(), std::move(operation),
                 [response](const OperationResult& result) {

@@ -96,6 +96,12 @@ ABSL_FLAG(absl::Duration, reload_interval, bank::kReloadIntervalDefault,
           "How often the --tls_* files and --authz_policy are re-read from "
           "disk (whole seconds), so rotated certificates and policy edits "
           "apply without a restart.");
+ABSL_FLAG(absl::Duration, request_id_ttl, bank::kRequestIdTtlDefault,
+          "How long the outcome of a change that carried a request_id is "
+          "remembered and replayed to repeats, e.g. '24h'.");
+ABSL_FLAG(uint64_t, request_ids_max, bank::kRequestIdsMaxDefault,
+          "Most request ids remembered at once (about 350 bytes each; see "
+          "docs/SERVER.md); the oldest remembered outcome is forgotten first.");
 
 namespace bank {
 namespace {
@@ -156,6 +162,14 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
         absl::StrCat("--apply_latency: ", latency.status().message()));
   }
   config.engine.latency = *latency;
+  config.server.engine_stop_max = latency->max + absl::Seconds(1);
+  config.engine.request_ids.ttl = absl::GetFlag(FLAGS_request_id_ttl);
+  config.engine.request_ids.entries_max = absl::GetFlag(FLAGS_request_ids_max);
+  if (config.engine.request_ids.ttl <= absl::ZeroDuration() ||
+      config.engine.request_ids.entries_max == 0) {
+    return absl::InvalidArgumentError(
+        "--request_id_ttl and --request_ids_max must be positive");
+  }
   config.postgres.dsn = absl::GetFlag(FLAGS_postgres_dsn);
   config.postgres.connections = absl::GetFlag(FLAGS_postgres_connections);
   config.postgres.pipeline_depth_max =
