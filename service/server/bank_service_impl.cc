@@ -4,21 +4,26 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/server/grpc_status.h"
+#include "absl/time/clock.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "service/engine/operation.h"
+#include "service/server/grpc_status.h"
 
 namespace bank {
 namespace {
 
-// A log line holds at most two account ids, an actor, an int64 and a short
-// tag; under PIPE_BUF, one write(2) to a pipe is atomic, so concurrent lines
-// never interleave.
+// A log line holds at most two account ids, an actor (each escaped, so at
+// most kLogEscapeExpansionMax times longer), an int64 and a short tag; under
+// PIPE_BUF, one write(2) to a pipe is atomic, so concurrent lines never
+// interleave.
+constexpr size_t kLogEscapeExpansionMax = 4;  // One byte -> "\xHH".
 constexpr size_t kLogLineBytesMax =
-    2 * kAccountIdBytesMax + kActorBytesMax + 64;
+    kLogEscapeExpansionMax * (2 * kAccountIdBytesMax + kActorBytesMax) + 64;
 static_assert(kLogLineBytesMax <= PIPE_BUF);
 
 // WriteLogLine writes `line` to stdout in one write(2), bypassing stdio's
@@ -33,6 +38,39 @@ void WriteLogLine(const std::string& line) {
   } while (written < 0 && errno == EINTR);
 }
 
+// RawCall holds a raw call's parsed request and typed response until the
+// RPC is answered.
+template <typename Request, typename Response>
+struct RawCall {
+  Request request;
+  Response response;
+};
+
+// ServeRaw parses `request_bytes` and hands the typed request to `handle`
+// (a BankServiceImpl::Handle* method), whose sink serializes the typed
+// response into `response_bytes` before Finish.
+template <typename Request, typename Response, typename Handle>
+grpc::ServerUnaryReactor* ServeRaw(grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request_bytes,
+                                   grpc::ByteBuffer* response_bytes,
+                                   Handle handle) {
+  auto call = std::make_shared<RawCall<Request, Response>>();
+  const absl::Status parsed = ParseRequest(request_bytes, call->request);
+  if (!parsed.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(parsed));
+    return reactor;
+  }
+  Request* request = &call->request;
+  Response* response = &call->response;
+  return handle(context, request, response,
+                [call = std::move(call), response_bytes] {
+                  bool own_buffer = false;
+                  grpc::GenericSerialize<grpc::ProtoBufferWriter, Response>(
+                      call->response, response_bytes, &own_buffer);
+                });
+}
+
 // Submit runs `operation` on `engine` and finishes the RPC from its
 // completion: on success `fill` writes the response (and the log line is
 // written), then Finish carries the operation's status. `actor` lives in the
@@ -41,7 +79,7 @@ template <typename Fill>
 grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
                                  grpc::CallbackServerContext* context,
                                  const std::string& actor, Operation operation,
-                                 Fill fill) {
+                                 Fill fill, ResponseSink sink) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Status actor_status = ValidateActor(actor);
   if (!actor_status.ok()) {
@@ -52,10 +90,11 @@ grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
       log_ops ? FormatOperationLogLine(operation, actor) : std::string();
   engine.Execute(
       std::move(operation),
-      [reactor, fill = std::move(fill), log_line = std::move(log_line)](
-          absl::StatusOr<OperationResult> result) mutable {
+      [reactor, fill = std::move(fill), log_line = std::move(log_line),
+       sink = std::move(sink)](absl::StatusOr<OperationResult> result) mutable {
         if (result.ok()) {
           fill(*result);
+          if (sink) sink();
           WriteLogLine(log_line);
         }
         reactor->Finish(ToGrpcStatus(result.status()));
@@ -70,6 +109,29 @@ const std::string& NoActor() {
 
 }  // namespace
 
+absl::Status ParseRequest(const grpc::ByteBuffer* bytes,
+                          google::protobuf::Message& request) {
+  const std::string& name = request.GetDescriptor()->full_name();
+  if (bytes == nullptr || !bytes->Valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request could not be parsed as ", name, ": no message received"));
+  }
+  // GenericDeserialize consumes the buffer; copying one only takes a
+  // reference to its slices.
+  grpc::ByteBuffer copy(*bytes);
+  const grpc::Status status =
+      grpc::GenericDeserialize<grpc::ProtoBufferReader,
+                               google::protobuf::Message>(&copy, &request);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request could not be parsed as ", name,
+        ": the bytes are not a valid protobuf encoding of it",
+        status.error_message().empty() ? "" : " (", status.error_message(),
+        status.error_message().empty() ? "" : ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateActor(const std::string& actor) {
   if (actor.size() > kActorBytesMax) {
     return absl::InvalidArgumentError(absl::StrCat("actor is ", actor.size(),
@@ -79,20 +141,54 @@ absl::Status ValidateActor(const std::string& actor) {
   return absl::OkStatus();
 }
 
+std::string EscapeLogField(absl::string_view field) {
+  std::string escaped;
+  escaped.reserve(field.size());
+  for (size_t i = 0; i < field.size(); ++i) {
+    const unsigned char byte = static_cast<unsigned char>(field[i]);
+    // U+0080..U+009F (UTF-8 C2 80..C2 9F) are the C1 controls: a terminal
+    // reads U+009B as CSI, the start of an escape sequence.
+    const bool c1_control = byte == 0xC2 && i + 1 < field.size() &&
+                            static_cast<unsigned char>(field[i + 1]) >= 0x80 &&
+                            static_cast<unsigned char>(field[i + 1]) <= 0x9F;
+    if (byte == '\\') {
+      escaped += "\\\\";
+    } else if (byte == '\n') {
+      escaped += "\\n";
+    } else if (byte == '\r') {
+      escaped += "\\r";
+    } else if (byte == '\t') {
+      escaped += "\\t";
+    } else if (byte < 0x20 || byte == 0x7F) {
+      escaped += absl::StrCat("\\x", absl::Hex(byte, absl::kZeroPad2));
+    } else if (c1_control) {
+      ++i;
+      escaped += absl::StrCat(
+          "\\xc2\\x",
+          absl::Hex(static_cast<unsigned char>(field[i]), absl::kZeroPad2));
+    } else {
+      escaped += static_cast<char>(byte);
+    }
+  }
+  return escaped;
+}
+
 std::string FormatOperationLogLine(const Operation& operation,
                                    const std::string& actor) {
-  const std::string by = actor.empty() ? "" : absl::StrCat(" ", actor);
+  const std::string by =
+      actor.empty() ? "" : absl::StrCat(" ", EscapeLogField(actor));
   switch (operation.kind) {
     case OperationKind::kOpen:
       return absl::StrCat("[open] ", operation.amount, " ",
-                          operation.account_id, "\n");
+                          EscapeLogField(operation.account_id), "\n");
     case OperationKind::kDeposit:
       return absl::StrCat("[+] ", operation.amount, by, "\n");
     case OperationKind::kWithdraw:
       return absl::StrCat("[-] ", operation.amount, by, "\n");
     case OperationKind::kTransfer:
-      return absl::StrCat("[→] ", operation.amount, " ", operation.account_id,
-                          "->", operation.to_account_id, by, "\n");
+      return absl::StrCat("[→] ", operation.amount, " ",
+                          EscapeLogField(operation.account_id), "->",
+                          EscapeLogField(operation.to_account_id), by, "\n");
     case OperationKind::kGetBalance:
       return "";
   }
@@ -103,9 +199,31 @@ BankServiceImpl::BankServiceImpl(AccountEngine& engine, Options options)
     : engine_(engine), options_(options) {}
 
 grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::OpenAccountRequest, bank::v1::OpenAccountResponse>(
+      context, request, response,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             ResponseSink sink) {
+        return HandleOpenAccount(c, typed_request, typed_response,
+                                 std::move(sink));
+      });
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleOpenAccount(
     grpc::CallbackServerContext* context,
     const bank::v1::OpenAccountRequest* request,
-    bank::v1::OpenAccountResponse* response) {
+    bank::v1::OpenAccountResponse* response, ResponseSink sink) {
+  if (options_.open_account_limiter != nullptr &&
+      !options_.open_account_limiter->TryAcquire(context->peer(),
+                                                 absl::Now())) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+        "too many OpenAccount calls from this address (limit ",
+        options_.open_account_limiter->rate().rps, "/s, bursts of ",
+        options_.open_account_limiter->rate().burst, "); retry later"))));
+    return reactor;
+  }
   Operation operation{OperationKind::kOpen, request->account_id(), "",
                       request->initial_balance()};
   return Submit(
@@ -113,59 +231,114 @@ grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
       [request, response](const OperationResult& result) {
         response->mutable_account()->set_account_id(request->account_id());
         response->mutable_account()->set_balance(result.balance);
-      });
+      },
+      std::move(sink));
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::DepositRequest, bank::v1::DepositResponse>(
+      context, request, response,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             ResponseSink sink) {
+        return HandleDeposit(c, typed_request, typed_response, std::move(sink));
+      });
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleDeposit(
     grpc::CallbackServerContext* context,
     const bank::v1::DepositRequest* request,
-    bank::v1::DepositResponse* response) {
+    bank::v1::DepositResponse* response, ResponseSink sink) {
   Operation operation{OperationKind::kDeposit, request->account_id(), "",
                       request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
-                std::move(operation),
-                [response](const OperationResult& result) {
-                  response->set_balance(result.balance);
-                });
+  return Submit(
+      engine_, options_.log_ops, context, request->actor(),
+      std::move(operation),
+      [response](const OperationResult& result) {
+        response->set_balance(result.balance);
+      },
+      std::move(sink));
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Withdraw(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::WithdrawRequest, bank::v1::WithdrawResponse>(
+      context, request, response,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             ResponseSink sink) {
+        return HandleWithdraw(c, typed_request, typed_response,
+                              std::move(sink));
+      });
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleWithdraw(
     grpc::CallbackServerContext* context,
     const bank::v1::WithdrawRequest* request,
-    bank::v1::WithdrawResponse* response) {
+    bank::v1::WithdrawResponse* response, ResponseSink sink) {
   Operation operation{OperationKind::kWithdraw, request->account_id(), "",
                       request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
-                std::move(operation),
-                [response](const OperationResult& result) {
-                  response->set_balance(result.balance);
-                });
+  return Submit(
+      engine_, options_.log_ops, context, request->actor(),
+      std::move(operation),
+      [response](const OperationResult& result) {
+        response->set_balance(result.balance);
+      },
+      std::move(sink));
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Transfer(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::TransferRequest, bank::v1::TransferResponse>(
+      context, request, response,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             ResponseSink sink) {
+        return HandleTransfer(c, typed_request, typed_response,
+                              std::move(sink));
+      });
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleTransfer(
     grpc::CallbackServerContext* context,
     const bank::v1::TransferRequest* request,
-    bank::v1::TransferResponse* response) {
+    bank::v1::TransferResponse* response, ResponseSink sink) {
   Operation operation{OperationKind::kTransfer, request->from_account_id(),
                       request->to_account_id(), request->amount()};
-  return Submit(engine_, options_.log_ops, context, request->actor(),
-                std::move(operation),
-                [response](const OperationResult& result) {
-                  response->set_from_balance(result.balance);
-                  response->set_to_balance(result.to_balance);
-                });
+  return Submit(
+      engine_, options_.log_ops, context, request->actor(),
+      std::move(operation),
+      [response](const OperationResult& result) {
+        response->set_from_balance(result.balance);
+        response->set_to_balance(result.to_balance);
+      },
+      std::move(sink));
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::GetBalance(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::GetBalanceRequest, bank::v1::GetBalanceResponse>(
+      context, request, response,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             ResponseSink sink) {
+        return HandleGetBalance(c, typed_request, typed_response,
+                                std::move(sink));
+      });
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleGetBalance(
     grpc::CallbackServerContext* context,
     const bank::v1::GetBalanceRequest* request,
-    bank::v1::GetBalanceResponse* response) {
+    bank::v1::GetBalanceResponse* response, ResponseSink sink) {
   Operation operation{OperationKind::kGetBalance, request->account_id(), "", 0};
-  return Submit(engine_, options_.log_ops, context, NoActor(),
-                std::move(operation),
-                [response](const OperationResult& result) {
-                  response->set_balance(result.balance);
-                });
+  return Submit(
+      engine_, options_.log_ops, context, NoActor(), std::move(operation),
+      [response](const OperationResult& result) {
+        response->set_balance(result.balance);
+      },
+      std::move(sink));
 }
 
 }  // namespace bank

@@ -24,55 +24,116 @@
 #ifndef BANK_SERVICE_SERVER_BANK_SERVICE_IMPL_H_
 #define BANK_SERVICE_SERVER_BANK_SERVICE_IMPL_H_
 
+#include <functional>
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "bank/v1/bank.grpc.pb.h"
 #include "service/engine/account_engine.h"
+#include "service/server/peer_rate_limiter.h"
 
 namespace bank {
 
-class BankServiceImpl final : public bank::v1::BankService::CallbackService {
+// RawMethods: every BankService method registered with a raw (ByteBuffer)
+// callback handler, so that BankServiceImpl parses requests itself. gRPC
+// 1.51's typed callback handler answers a request that does not parse with
+// UNIMPLEMENTED and an empty message (server_callback_handlers.h: its
+// UnimplementedUnaryReactor), which tells a client the method does not
+// exist; parsing here lets it answer INVALID_ARGUMENT saying so instead.
+using RawMethods = bank::v1::BankService::WithRawCallbackMethod_OpenAccount<
+    bank::v1::BankService::WithRawCallbackMethod_Deposit<
+        bank::v1::BankService::WithRawCallbackMethod_Withdraw<
+            bank::v1::BankService::WithRawCallbackMethod_Transfer<
+                bank::v1::BankService::WithRawCallbackMethod_GetBalance<
+                    bank::v1::BankService::Service>>>>>;
+
+// ResponseSink: run on success after the response is filled and before
+// Finish (the raw methods serialize the response there); it also owns the
+// request and response of a raw call, released when the RPC is answered.
+using ResponseSink = std::function<void()>;
+
+class BankServiceImpl final : public RawMethods {
  public:
   struct Options {
     bool log_ops = false;  // One stdout line per applied operation.
+    // open_account_limiter, when set (not owned; outlives the service),
+    // must grant each OpenAccount a token for the caller's address, else
+    // the call answers RESOURCE_EXHAUSTED without reaching the engine.
+    PeerRateLimiter* open_account_limiter = nullptr;
   };
 
   // `engine` is not owned and must outlive the service, and every RPC: shut
   // the gRPC server down before the engine.
   BankServiceImpl(AccountEngine& engine, Options options);
 
-  grpc::ServerUnaryReactor* OpenAccount(
-      grpc::CallbackServerContext* context,
-      const bank::v1::OpenAccountRequest* request,
-      bank::v1::OpenAccountResponse* response) override;
-  grpc::ServerUnaryReactor* Deposit(
-      grpc::CallbackServerContext* context,
-      const bank::v1::DepositRequest* request,
-      bank::v1::DepositResponse* response) override;
-  grpc::ServerUnaryReactor* Withdraw(
-      grpc::CallbackServerContext* context,
-      const bank::v1::WithdrawRequest* request,
-      bank::v1::WithdrawResponse* response) override;
-  grpc::ServerUnaryReactor* Transfer(
-      grpc::CallbackServerContext* context,
-      const bank::v1::TransferRequest* request,
-      bank::v1::TransferResponse* response) override;
-  grpc::ServerUnaryReactor* GetBalance(
-      grpc::CallbackServerContext* context,
-      const bank::v1::GetBalanceRequest* request,
-      bank::v1::GetBalanceResponse* response) override;
+  grpc::ServerUnaryReactor* OpenAccount(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Deposit(grpc::CallbackServerContext* context,
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Withdraw(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Transfer(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetBalance(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
 
  private:
+  // The handlers proper, on parsed requests; `sink` as ResponseSink says.
+  grpc::ServerUnaryReactor* HandleOpenAccount(
+      grpc::CallbackServerContext* context,
+      const bank::v1::OpenAccountRequest* request,
+      bank::v1::OpenAccountResponse* response, ResponseSink sink);
+  grpc::ServerUnaryReactor* HandleDeposit(
+      grpc::CallbackServerContext* context,
+      const bank::v1::DepositRequest* request,
+      bank::v1::DepositResponse* response, ResponseSink sink);
+  grpc::ServerUnaryReactor* HandleWithdraw(
+      grpc::CallbackServerContext* context,
+      const bank::v1::WithdrawRequest* request,
+      bank::v1::WithdrawResponse* response, ResponseSink sink);
+  grpc::ServerUnaryReactor* HandleTransfer(
+      grpc::CallbackServerContext* context,
+      const bank::v1::TransferRequest* request,
+      bank::v1::TransferResponse* response, ResponseSink sink);
+  grpc::ServerUnaryReactor* HandleGetBalance(
+      grpc::CallbackServerContext* context,
+      const bank::v1::GetBalanceRequest* request,
+      bank::v1::GetBalanceResponse* response, ResponseSink sink);
+
   AccountEngine& engine_;
   const Options options_;
 };
+
+// ParseRequest parses `bytes` (a received gRPC message) as `request`;
+// answers kInvalidArgument "request could not be parsed as bank.v1.X:
+// ..." when it is not a valid X (truncated, bad wire type, invalid UTF-8
+// in a string field, missing message).
+absl::Status ParseRequest(const grpc::ByteBuffer* bytes,
+                          google::protobuf::Message& request);
 
 // ValidateActor answers kInvalidArgument when `actor` is over
 // kActorBytesMax bytes, OK otherwise (empty is allowed: the actor is only
 // logged).
 absl::Status ValidateActor(const std::string& actor);
 
+// EscapeLogField answers `field` (untrusted client bytes) safe to print on
+// one line of a terminal: backslash becomes "\\", newline "\n", carriage
+// return "\r", tab "\t", every other C0 control and DEL "\xHH", and the
+// UTF-8 encoding of a C1 control (U+0080..U+009F) "\xc2\xHH". Other bytes,
+// including the rest of UTF-8, pass unchanged, so names stay readable.
+// The result is at most 4 times as long as `field`.
+std::string EscapeLogField(absl::string_view field);
+
 // FormatOperationLogLine answers the --log_ops line for an applied
 // operation, ending in '\n', or "" for operations that are not logged.
+// Every client-supplied field (account ids, actor) goes through
+// EscapeLogField, so one operation is always exactly one line.
 std::string FormatOperationLogLine(const Operation& operation,
                                    const std::string& actor);
 

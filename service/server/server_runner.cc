@@ -23,6 +23,8 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "service/server/bank_service_impl.h"
+#include "service/server/connection_listener.h"
+#include "service/server/server_limits.h"
 
 namespace bank {
 namespace {
@@ -71,21 +73,23 @@ void LinkHealthDescriptors() {
   if (descriptor == nullptr) std::abort();
 }
 
-std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
-                                          grpc::Service& service, int& port) {
+// BuildServer builds the server without a listening port of its own:
+// connections arrive through `acceptor` from ConnectionListener (see
+// connection_listener.h for why), which also binds without SO_REUSEPORT so
+// that a second server cannot share a taken port and split the clients.
+std::unique_ptr<grpc::Server> BuildServer(
+    const ServerConfig& config, grpc::Service& service,
+    std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>& acceptor) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen_address,
-                           config.security.credentials != nullptr
-                               ? config.security.credentials
-                               : grpc::InsecureServerCredentials(),
-                           &port);
+  acceptor = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+      config.security.credentials != nullptr
+          ? config.security.credentials
+          : grpc::InsecureServerCredentials());
   builder.SetMaxReceiveMessageSize(kRequestBytesMax);
-  // gRPC binds with SO_REUSEPORT by default, which would let a second
-  // server share a taken port, each with its own balances, splitting the
-  // clients between them. Failing to start is the honest answer.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  ApplyServerLimits(config.limits, builder);
   builder.RegisterService(&service);
   return builder.BuildAndStart();
 }
@@ -138,7 +142,11 @@ absl::Status BlockShutdownSignals() {
 }
 
 absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
-  BankServiceImpl service(engine, BankServiceImpl::Options{config.log_ops});
+  PeerRateLimiter open_account_limiter(config.open_account_rate);
+  BankServiceImpl::Options options;
+  options.log_ops = config.log_ops;
+  options.open_account_limiter = &open_account_limiter;
+  BankServiceImpl service(engine, options);
   // Once no RPC can reach the engine any more, drain what it still holds.
   return ServeUntilSignal(config, service, engine.Name(),
                           [&engine] { engine.Shutdown(); });
@@ -149,12 +157,20 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
                               absl::string_view engine_name,
                               absl::FunctionRef<void()> after_stop) {
   LinkHealthDescriptors();
-  int port = 0;
-  std::unique_ptr<grpc::Server> server = BuildServer(config, service, port);
-  if (server == nullptr || port == 0) {
+  absl::StatusOr<int> connections_max =
+      RaiseDescriptorLimit(config.limits.connections_max);
+  if (!connections_max.ok()) return connections_max.status();
+  absl::StatusOr<std::unique_ptr<ConnectionListener>> listener =
+      ConnectionListener::Bind(config.listen_address, *connections_max);
+  if (!listener.ok()) return listener.status();
+  const int port = (*listener)->port();
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor;
+  std::unique_ptr<grpc::Server> server = BuildServer(config, service, acceptor);
+  if (server == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config.listen_address));
+        absl::StrCat("cannot start the server on ", config.listen_address));
   }
+  (*listener)->Start(std::move(acceptor));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
   std::printf("%s%s engine=%s\n", kListeningLinePrefix,
@@ -174,6 +190,7 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
   // every reactor has finished (RPCs still running after the grace period
   // are cancelled, but their engine operations still complete).
   health->SetServingStatus(false);
+  listener->reset();  // No new connections from here on.
   server->Shutdown(absl::ToChronoTime(absl::Now() + config.shutdown_grace));
   server->Wait();
   after_stop();

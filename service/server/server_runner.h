@@ -33,6 +33,8 @@
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
 #include "service/server/server_security.h"
+#include "service/server/peer_rate_limiter.h"
+#include "service/server/server_limits.h"
 
 namespace grpc {
 class Service;
@@ -53,12 +55,14 @@ inline constexpr int kRequestBytesMax = 4 * 1024;
 inline constexpr absl::Duration kShutdownGraceDefault = absl::Seconds(5);
 
 struct ServerConfig {
-  std::string listen_address = "0.0.0.0:50051";  // host:port; port 0 = any.
+  std::string listen_address = "127.0.0.1:50051";  // host:port; 0 = any port.
   bool log_ops = false;  // One stdout line per applied operation.
   absl::Duration shutdown_grace = kShutdownGraceDefault;
   // security: TLS credentials and authz policy (server_security.h);
   // default plaintext, every call allowed.
   ServerSecurity security;
+  ServerLimits limits;         // Connection, stream and memory limits.
+  PeerRate open_account_rate;  // OpenAccount calls per client address.
 };
 
 // InitialAccount: an account the server opens before it starts serving.
