@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "address "
           "is printed on stdout as 'bank_server listening on HOST:PORT "
           "engine=NAME'.");
+ABSL_FLAG(absl::Duration, heap_trim_interval, bank::kHeapTrimInterval,
+          "How often free heap is given back to the kernel (malloc_trim), so "
+          "memory comes back after a flood; 0 turns it off. 0 or 100ms-1h.");
 ABSL_FLAG(std::string, engine, "queue",
           "Account engine: 'mutex' (one lock per account), 'queue' (one "
           "thread owns every balance; operations arrive on a bounded queue) "
@@ -130,6 +133,7 @@ struct ServerMainConfig {
   ServerSecurityConfig security;
   EngineOptions engine;
   std::vector<InitialAccount> accounts;
+  absl::Duration heap_trim_interval = kHeapTrimInterval;
 };
 
 // Ranges of the engine's size flags. The queue engine allocates
@@ -142,6 +146,7 @@ constexpr uint64_t kAccountBytesEstimate = 256;  // Id, balance, map slot.
 constexpr uint64_t kQueueDepthMaxMax = uint64_t{1} << 24;
 constexpr uint64_t kQueueSlotBytesEstimate = 128;  // Operation + callback.
 constexpr absl::Duration kShutdownGraceMax = absl::Hours(1);
+constexpr absl::Duration kHeapTrimIntervalMin = absl::Milliseconds(100);
 
 absl::Status CheckSizeFlag(const char* flag, uint64_t value, uint64_t max,
                            uint64_t bytes_each) {
@@ -205,6 +210,15 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
   if (!security.ok()) return security;
   status = ReadLimitFlags(config.server);
   if (!status.ok()) return status;
+  config.heap_trim_interval = absl::GetFlag(FLAGS_heap_trim_interval);
+  if (config.heap_trim_interval != absl::ZeroDuration() &&
+      (config.heap_trim_interval < kHeapTrimIntervalMin ||
+       config.heap_trim_interval > absl::Hours(1))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--heap_trim_interval=",
+                     absl::FormatDuration(config.heap_trim_interval),
+                     " is out of range: 0 (off) or [100ms, 1h]"));
+  }
   config.engine.engine = absl::GetFlag(FLAGS_engine);
   config.engine.accounts_max = absl::GetFlag(FLAGS_accounts_max);
   config.engine.queue_depth_max = absl::GetFlag(FLAGS_queue_depth_max);
@@ -279,7 +293,9 @@ int Main(int argc, char** argv) {
   // so that every thread inherits the mask: see server_runner.h.
   absl::Status status = BlockShutdownSignals();
   if (!status.ok()) return Fail(kExitFailure, status);
-  StartHeapTrimmer();
+  if (config->heap_trim_interval > absl::ZeroDuration()) {
+    StartHeapTrimmer(config->heap_trim_interval);
+  }
   RateLimitProtobufLog();
 
   // After the mask: gRPC's file watchers start threads here.

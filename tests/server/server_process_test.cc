@@ -74,6 +74,8 @@ TEST(ServerFlagsTest, BadValuesExitTwoNamingTheFlag) {
       {"--open_account_rps_per_peer=nan", "--open_account_rps_per_peer"},
       {"--open_account_rps_per_peer=1e7", "--open_account_rps_per_peer"},
       {"--open_account_burst_per_peer=0", "--open_account_burst_per_peer"},
+      {"--heap_trim_interval=1ms", "--heap_trim_interval"},
+      {"--heap_trim_interval=-1s", "--heap_trim_interval"},
   };
   for (const auto& [flag, named] : cases) {
     std::string stderr_text;
