@@ -37,6 +37,21 @@ constexpr absl::Duration kAbuseTimeout = absl::Seconds(60);
 constexpr char kGetBalancePath[] = "/bank.v1.BankService/GetBalance";
 constexpr int64_t kRssBytesMax = int64_t{256} << 20;
 
+// Under AddressSanitizer the server's RSS measures ASan (shadow memory, a
+// quarantine that holds freed memory back on purpose), not the server, so
+// the RSS bounds are checked in the uninstrumented build only.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+
 std::unique_ptr<ServerProcess> StartServer(
     const std::vector<std::string>& flags,
     Subprocess::Options options = Subprocess::Options()) {
@@ -204,8 +219,12 @@ int64_t WaitForRssAtMost(int pid, int64_t bytes_max) {
 // server survives, keeps serving the bystander and gives the memory back,
 // and prints the peak; docs/SERVER.md states the gap.
 void FloodStreams(bool reset, bool ack_settings) {
-  const bool bounded_by_grpc = ack_settings && !reset;
   constexpr int kStreams = 100'000;
+  const bool bounded_by_grpc = ack_settings && !reset;
+  // The unbounded floods use a fifth of the streams: they cannot be
+  // refused, so each costs the server real work, and a fifth shows the
+  // same (documented) behaviour in a fifth of the CI time.
+  const int streams = bounded_by_grpc ? kStreams : kStreams / 5;
   std::unique_ptr<ServerProcess> server = StartServer({});
   ASSERT_NE(server, nullptr);
   ExpectServed(server->channel(), "before the flood");
@@ -221,16 +240,16 @@ void FloodStreams(bool reset, bool ack_settings) {
     ASSERT_TRUE(flooder->SendSettings(true, kAbuseTimeout).ok());
   }
   // The server may end the connection part way; that is an answer too.
-  flooder->SendRequests(1, kStreams, kGetBalancePath, reset, kAbuseTimeout)
+  flooder->SendRequests(1, streams, kGetBalancePath, reset, kAbuseTimeout)
       .IgnoreError();
   ExpectServed(server->channel(), "during the flood");
   const int64_t flood_rss = ProcessRssBytes(pid).value_or(-1);
   EXPECT_GT(flood_rss, 0);
-  if (bounded_by_grpc) {
+  if (bounded_by_grpc && kRssIsMeaningful) {
     EXPECT_LT(flood_rss, kRssBytesMax) << "RSS during the flood";
   } else {
-    std::printf("RSS during the flood: %lld MiB (idle %lld MiB)\n",
-                static_cast<long long>(flood_rss >> 20),
+    std::printf("RSS during a flood of %d streams: %lld MiB (idle %lld MiB)\n",
+                streams, static_cast<long long>(flood_rss >> 20),
                 static_cast<long long>(idle_rss >> 20));
   }
   if (bounded_by_grpc) {
@@ -244,9 +263,11 @@ void FloodStreams(bool reset, bool ack_settings) {
                 flooder->seen().closed);
   }
   flooder.reset();  // The abuser leaves.
-  const int64_t after_rss = WaitForRssAtMost(pid, 2 * idle_rss);
-  EXPECT_LE(after_rss, 2 * idle_rss)
-      << "idle " << idle_rss << " bytes, during the flood " << flood_rss;
+  if (kRssIsMeaningful) {
+    const int64_t after_rss = WaitForRssAtMost(pid, 2 * idle_rss);
+    EXPECT_LE(after_rss, 2 * idle_rss)
+        << "idle " << idle_rss << " bytes, during the flood " << flood_rss;
+  }
   ExpectServed(server->channel(), "after the flood");
 }
 
