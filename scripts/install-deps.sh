@@ -15,7 +15,7 @@ packages=(
   libabsl-dev                        # Abseil: Status, Mutex, flags, hash map
   libgtest-dev libgmock-dev          # GoogleTest
   libbenchmark-dev                   # Google Benchmark
-  clang libclang-rt-14-dev           # -Wthread-safety and the sanitizers
+  clang libclang-rt-14-dev           # -Wthread-safety, sanitizers, libFuzzer
   python3                            # JSON checks in tests and scripts
   openssl                            # throwaway CA and certificates in the TLS tests
 )
