@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -146,7 +147,13 @@ void ConnectionListener::AcceptLoop() {
   struct pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
   while (true) {
     const int ready = poll(fds, 2, -1);
-    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      // Cannot happen with two valid descriptors; say so rather than spin.
+      std::fprintf(stderr, "bank_server: accept loop: poll: %s\n",
+                   std::strerror(errno));
+      return;
+    }
     if (fds[1].revents != 0) return;
     if (fds[0].revents != 0) AcceptOne();
   }
