@@ -63,8 +63,9 @@ TEST(ServerMalformedTest, UnparsableRequestsAnswerInvalidArgument) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       ServerProcess::Start(BANK_SERVER_PATH, {"--accounts=main:100"}, options);
   ASSERT_TRUE(server.ok()) << server.status();
-  const std::vector<std::string> methods = {
-      "OpenAccount", "Deposit", "Withdraw", "Transfer", "GetBalance"};
+  const std::vector<std::string> methods = {"OpenAccount", "Deposit",
+                                            "Withdraw",    "Transfer",
+                                            "GetBalance",  "ApplyBatch"};
   for (const std::string& method : methods) {
     for (const auto& [what, bytes] : MalformedRequests()) {
       const grpc::Status status = CallRaw(
