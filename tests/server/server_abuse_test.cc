@@ -237,6 +237,14 @@ void FloodStreams(bool reset, bool ack_settings) {
   ASSERT_TRUE(flooder->SendPreface(kAbuseTimeout).ok());
   ASSERT_TRUE(flooder->SendSettings(false, kAbuseTimeout).ok());
   if (ack_settings) {
+    // Acknowledge the server's SETTINGS only once they arrived, as a real
+    // client does: gRPC applies its stream limit on the ACK, and an ACK
+    // read before the server wrote its SETTINGS (a loaded machine) applies
+    // none, which is no test of the limit.
+    flooder->ReadUntil(
+        [](const RawHttp2Client::Seen& seen) { return seen.settings > 0; },
+        kAbuseTimeout);
+    ASSERT_GT(flooder->seen().settings, 0);
     ASSERT_TRUE(flooder->SendSettings(true, kAbuseTimeout).ok());
   }
   // The server may end the connection part way; that is an answer too.
