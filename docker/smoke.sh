@@ -253,6 +253,8 @@ check_durable() {
   [[ "$after" == "$before" ]] ||
     fail "after docker kill the $kSmokeAccounts accounts hold $after, before $before"
   echo "total $after over $kSmokeAccounts accounts, the same as before the kill"
+  check_passed
+}
 
 # prometheus_value QUERY: the value of an instant PromQL query that answers
 # one sample, from the published Prometheus's HTTP API; "" when it answers

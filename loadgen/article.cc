@@ -131,6 +131,8 @@ absl::StatusOr<ArticleResult> RunArticle(const LoadgenConfig& config,
   result.invariant.total_actual = verdict.total_actual;
   result.invariant.negative_replies = verdict.negative_replies;
   result.invariant.settle_reads = reads;
+  result.invariant.indeterminate_max = config.indeterminate_max;
+  DecideVerdict("", result.invariant);
   result.invariant.violations = NameViolations(verdict, ids);
   result.text = absl::StrCat("初始化余额 ", kArticleInitialBalance, "\n");
   for (size_t i : order) result.text += WithdrawalLine(withdrawals[i]);

@@ -159,6 +159,20 @@ absl::Status FillOperations(const FlagValues& flags, LoadgenConfig& config) {
   config.amount = *amount;
   config.deadline = flags.deadline;
   config.settle = flags.settle;
+  status = CheckDuration("retry_for", flags.retry_for, absl::ZeroDuration(),
+                         kRetryForMax);
+  if (!status.ok()) return status;
+  if (!(flags.indeterminate_max >= 0 && flags.indeterminate_max <= 1)) {
+    return Invalid("indeterminate_max", "must be a share from 0 to 1");
+  }
+  // Remembered request ids live in one bank_server's memory. A target of
+  // several servers (replicas over one database) may send a retry to a
+  // server that never saw the id, which would apply it a second time: so
+  // with several servers nothing is retried, as with --request_ids=false.
+  config.request_ids =
+      flags.request_ids && flags.target.find(',') == std::string::npos;
+  config.retry_for = flags.retry_for;
+  config.indeterminate_max = flags.indeterminate_max;
   config.seed = flags.seed;
   config.json_path = flags.json;
   config.html_path = flags.html;

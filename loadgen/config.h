@@ -44,6 +44,9 @@ inline constexpr size_t kAccountPrefixBytesMax = 64;
 inline constexpr absl::Duration kDurationMax = absl::Hours(24);
 inline constexpr absl::Duration kDeadlineMax = absl::Minutes(10);
 inline constexpr absl::Duration kSettleMax = absl::Seconds(60);
+inline constexpr absl::Duration kRetryForMax = absl::Hours(1);
+inline constexpr absl::Duration kRetryForDefault = absl::Seconds(30);
+inline constexpr double kIndeterminateMaxDefault = 0.01;
 
 // Mix: relative weights of each RpcKind (0 = never sent).
 struct Mix {
@@ -93,6 +96,9 @@ struct FlagValues {
   std::string json;
   std::string html;
   std::string account_prefix;  // Empty = a per-run unique prefix.
+  bool request_ids = true;
+  absl::Duration retry_for = kRetryForDefault;
+  double indeterminate_max = kIndeterminateMaxDefault;
   int64_t batch = 0;           // 0 = single-operation RPCs.
 };
 
@@ -122,6 +128,15 @@ struct LoadgenConfig {
   std::string json_path;  // Empty = no JSON report.
   std::string html_path;  // Empty = no HTML report.
   std::string account_prefix;
+  // request_ids: every change carries a fresh request id, and an
+  // indeterminate outcome (DEADLINE_EXCEEDED, UNAVAILABLE, a broken
+  // connection, ...) is retried with the same id for up to retry_for per
+  // operation, so that it ends definitively and the check stays exact.
+  bool request_ids = true;
+  absl::Duration retry_for = kRetryForDefault;
+  // indeterminate_max: above this share of operations that ended
+  // indeterminate, a passing check is reported INCONCLUSIVE.
+  double indeterminate_max = kIndeterminateMaxDefault;
   // batch: operations per ApplyBatch RPC (each drawn from the mix), or 0
   // for one single-operation RPC each. --total counts RPCs either way.
   int64_t batch = 0;

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <functional>
@@ -214,13 +215,56 @@ absl::Status ToAbslStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
+namespace {
+
+// RunRetryingFullQueue runs `start` for every index in [0, count) through
+// BulkCalls, in rounds: a call that answered RESOURCE_EXHAUSTED (a full
+// queue, which decided nothing) is run again in the next round, after a
+// backoff from kSetupBackoffInitial doubling up to kSetupBackoffMax, for up
+// to kSetupRetryFor. Answers OK or the first other failure's status.
+grpc::Status RunRetryingFullQueue(size_t count, const BulkCalls::Start& start) {
+  std::vector<size_t> pending(count);
+  for (size_t i = 0; i < count; ++i) pending[i] = i;
+  const absl::Time give_up = absl::Now() + kSetupRetryFor;
+  absl::Duration backoff = kSetupBackoffInitial;
+  while (true) {
+    // Each status is written by one callback and read after BulkCalls::Run,
+    // whose mutex orders the two.
+    std::vector<grpc::Status> statuses(pending.size());
+    BulkCalls::Run(pending.size(), [&](size_t i, BulkCalls::Done done) {
+      grpc::Status* slot = &statuses[i];
+      start(pending[i], [slot, done](const grpc::Status& status) {
+        *slot = status;
+        done(status);
+      });
+    });
+    std::vector<size_t> again;
+    grpc::Status full;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (statuses[i].ok()) continue;
+      if (statuses[i].error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        return statuses[i];
+      }
+      again.push_back(pending[i]);
+      full = statuses[i];
+    }
+    if (again.empty()) return grpc::Status::OK;
+    if (absl::Now() + backoff > give_up) return full;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, kSetupBackoffMax);
+    pending = std::move(again);
+  }
+}
+
+}  // namespace
+
 absl::Status OpenAccounts(BankService::Stub& stub,
                           const std::vector<std::string>& account_ids,
                           int64_t initial_balance) {
   using OpenCall =
       Call<bank::v1::OpenAccountRequest, bank::v1::OpenAccountResponse>;
-  const grpc::Status status =
-      BulkCalls::Run(account_ids.size(), [&](size_t i, BulkCalls::Done done) {
+  const grpc::Status status = RunRetryingFullQueue(
+      account_ids.size(), [&](size_t i, BulkCalls::Done done) {
         auto call = std::make_shared<OpenCall>();
         SetDeadline(call->context, kControlDeadline);
         call->request.set_account_id(account_ids[i]);
@@ -245,8 +289,8 @@ absl::StatusOr<std::vector<int64_t>> ReadBalances(
   // Each slot is written by one callback and read after BulkCalls::Run,
   // whose mutex orders the two.
   std::vector<int64_t> balances(account_ids.size(), 0);
-  const grpc::Status status =
-      BulkCalls::Run(account_ids.size(), [&](size_t i, BulkCalls::Done done) {
+  const grpc::Status status = RunRetryingFullQueue(
+      account_ids.size(), [&](size_t i, BulkCalls::Done done) {
         auto call = std::make_shared<BalanceCall>();
         SetDeadline(call->context, kControlDeadline);
         call->request.set_account_id(account_ids[i]);

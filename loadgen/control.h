@@ -29,6 +29,9 @@ inline constexpr int64_t kControlInFlightMax = 256;
 inline constexpr absl::Duration kControlDeadline = absl::Seconds(60);
 // kConnectDeadline bounds the reachability probe.
 inline constexpr absl::Duration kConnectDeadline = absl::Seconds(5);
+inline constexpr absl::Duration kSetupRetryFor = absl::Seconds(60);
+inline constexpr absl::Duration kSetupBackoffInitial = absl::Milliseconds(5);
+inline constexpr absl::Duration kSetupBackoffMax = absl::Seconds(1);
 
 // ChannelTarget turns --target into a gRPC target: one "host:port" or any
 // gRPC URI (e.g. "dns:///bank:50051", every address of the name) is used as
@@ -79,11 +82,15 @@ std::string ConnectFailureReason(const std::string& grpc_message);
 
 // OpenAccounts opens every id with `initial_balance`. An id that already
 // exists is an error (the run's accounts must start from a known balance).
+// RESOURCE_EXHAUSTED (a full queue) decided nothing: those accounts are
+// opened again after a backoff (kSetupBackoffInitial, doubling up to
+// kSetupBackoffMax) for up to kSetupRetryFor.
 absl::Status OpenAccounts(bank::v1::BankService::Stub& stub,
                           const std::vector<std::string>& account_ids,
                           int64_t initial_balance);
 
-// ReadBalances answers every account's balance, in order.
+// ReadBalances answers every account's balance, in order; like
+// OpenAccounts it reads again what a full queue turned away.
 absl::StatusOr<std::vector<int64_t>> ReadBalances(
     bank::v1::BankService::Stub& stub,
     const std::vector<std::string>& account_ids);

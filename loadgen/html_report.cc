@@ -222,13 +222,13 @@ constexpr char kStyle[] =
 }  // namespace
 
 std::string FormatHtml(const LoadReport& r) {
-  const bool pass = r.invariant.pass;
+  const bool pass = r.invariant.pass && !r.invariant.inconclusive;
   return absl::StrCat(
       "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
       "<title>bank_loadgen report</title><style>",
       kStyle, "</style></head><body>\n<h1>bank_loadgen report</h1>\n",
       "<div class='verdict ", pass ? "pass" : "fail",
-      "'>Invariant: ", pass ? "PASS" : "FAIL", "</div>\n<pre>",
+      "'>Invariant: ", VerdictName(r.invariant), "</div>\n<pre>",
       Escape(FormatInvariant(r.invariant)), "</pre>\n<h2>Summary</h2>\n",
       SummaryTable(r), "<h2>Throughput over time</h2>\n", ThroughputChart(r),
       "<h2>Latency histogram</h2>\n", HistogramChart(r),

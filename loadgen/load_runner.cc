@@ -6,11 +6,17 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -56,7 +62,14 @@ struct Slot {
   size_t to_account = 0;
   int64_t amount = 0;
   bool measured = false;
-  int64_t start_ns = 0;
+  int64_t start_ns = 0;  // When the operation's first attempt started.
+  // Request ids: the operation's id ("" for reads or --request_ids=false),
+  // the retries it needed so far, the last attempt's status, and a counter
+  // that makes the slot's ids unique.
+  std::string request_id;
+  uint64_t retries = 0;
+  grpc::StatusCode last_code = grpc::StatusCode::OK;
+  uint64_t sequence = 0;
   bank::v1::WithdrawRequest withdraw_request;
   bank::v1::WithdrawResponse withdraw_response;
   bank::v1::DepositRequest deposit_request;
@@ -98,6 +111,13 @@ class LoadRunner {
   void RecordEntry(const BatchEntry& entry, Outcome outcome,
                    const bank::v1::BatchResult* result);
   void OnDone(Slot& slot, const grpc::Status& status);
+  void Conclude(Slot& slot, const grpc::Status& status, int64_t end_ns);
+  void NoteAnswer(grpc::StatusCode code, int64_t end_ns);
+  bool ShouldRetry(const Slot& slot, grpc::StatusCode code,
+                   int64_t end_ns) const;
+  void ScheduleRetry(Slot& slot, int64_t now_ns);
+  void Resend(Slot& slot);
+  void RetryLoop();
   void RecordOutcome(Slot& slot, grpc::StatusCode code);
   void StopSlot();
   bool RunOver(int64_t now_ns) const;
@@ -130,6 +150,21 @@ class LoadRunner {
   std::atomic<int64_t> last_done_ns_{0};
   absl::Notification all_stopped_;
 
+  // Request ids and retries. id_prefix_ is random per run, so that ids never
+  // repeat across runs against one server.
+  std::string id_prefix_;
+  int64_t retry_for_ns_ = 0;
+  int64_t lost_after_ns_ = 0;
+  std::atomic<int64_t> last_answer_ns_{0};
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> retried_operations_{0};
+  std::atomic<uint64_t> retries_max_{0};
+  absl::Mutex stop_mu_;
+  std::string stopped_reason_ ABSL_GUARDED_BY(stop_mu_);
+  absl::Mutex retry_mu_;
+  std::multimap<int64_t, Slot*> retry_due_ ABSL_GUARDED_BY(retry_mu_);
+  bool retry_stop_ ABSL_GUARDED_BY(retry_mu_) = false;
+  absl::BitGen jitter_ ABSL_GUARDED_BY(retry_mu_);
   uint64_t last_operations_ = 0;  // PrintProgress only (the main thread).
 
   absl::Mutex pacer_mu_;
@@ -158,6 +193,13 @@ LoadRunner::LoadRunner(
     slot.rng.emplace(config.seed * 0x100000001b3ULL + i);
   }
   deadline_ = absl::ToChronoNanoseconds(config.deadline);
+  absl::BitGen bits;
+  id_prefix_ = absl::StrFormat("lg%016x-", absl::Uniform<uint64_t>(bits));
+  retry_for_ns_ = absl::ToInt64Nanoseconds(config.retry_for);
+  lost_after_ns_ =
+      config.request_ids
+          ? std::max(retry_for_ns_, absl::ToInt64Nanoseconds(kServerLostAfter))
+          : absl::ToInt64Nanoseconds(kServerLostAfter);
 }
 
 LoadTiming LoadRunner::Run(bool show_progress) {
@@ -168,8 +210,10 @@ LoadTiming LoadRunner::Run(bool show_progress) {
   measure_end_ns_ =
       measure_start_ns_ + absl::ToInt64Nanoseconds(config_.duration);
   active_slots_.store(config_.concurrency);
+  last_answer_ns_.store(run_start_ns_);
   std::optional<std::thread> pacer;
   if (config_.rps > 0) pacer.emplace([this] { PacerLoop(); });
+  std::thread retrier([this] { RetryLoop(); });
   for (int64_t i = 0; i < config_.concurrency; ++i) Release(slots_[i]);
   uint64_t last_done = 0;
   int64_t last_ns = run_start_ns_;
@@ -198,6 +242,11 @@ LoadTiming LoadRunner::Run(bool show_progress) {
   }
   if (show_progress) std::fputs("\n", stderr);
   if (pacer) pacer->join();
+  {
+    absl::MutexLock lock(&retry_mu_);
+    retry_stop_ = true;
+  }
+  retrier.join();
   rusage usage_after{};
   getrusage(RUSAGE_SELF, &usage_after);
   LoadTiming timing;
@@ -213,6 +262,10 @@ LoadTiming LoadRunner::Run(bool show_progress) {
       CpuTime(usage_after.ru_utime) - CpuTime(usage_before.ru_utime);
   timing.cpu_system =
       CpuTime(usage_after.ru_stime) - CpuTime(usage_before.ru_stime);
+  timing.retried_operations = retried_operations_.load();
+  timing.retries_max = retries_max_.load();
+  absl::MutexLock lock(&stop_mu_);
+  timing.stopped_reason = stopped_reason_;
   return timing;
 }
 
@@ -263,6 +316,22 @@ void LoadRunner::StartOne(Slot& slot) {
   slot.context->set_deadline(std::chrono::system_clock::now() + deadline_);
   PrepareContext(*slot.context);
   slot.start_ns = now_ns;
+  slot.retries = 0;
+  slot.request_id.clear();
+  // Batches carry no request ids (bank.v1 remembers none for ApplyBatch),
+  // so they are never retried.
+  if (config_.request_ids && config_.batch == 0 &&
+      slot.kind != RpcKind::kBalance) {
+    slot.request_id =
+        absl::StrCat(id_prefix_, slot.index, "-", slot.sequence++);
+  }
+  SendRpc(slot);
+}
+
+void LoadRunner::Resend(Slot& slot) {
+  slot.context.reset();
+  slot.context.emplace();
+  slot.context->set_deadline(std::chrono::system_clock::now() + deadline_);
   SendRpc(slot);
 }
 
@@ -275,6 +344,7 @@ bool LoadRunner::RunOver(int64_t now_ns) const {
 }
 
 bool LoadRunner::Admit(Slot& slot, int64_t now_ns) {
+  if (stopped_.load(kRelaxed)) return false;
   if (issued_all_.fetch_add(1, kRelaxed) >= kRpcsMax) return false;
   if (StopRequested()) return false;
   slot.measured = now_ns >= measure_start_ns_;
@@ -350,12 +420,14 @@ void LoadRunner::SendRpc(Slot& slot) {
     case RpcKind::kWithdraw:
       slot.withdraw_request.set_account_id(id);
       slot.withdraw_request.set_amount(slot.amount);
+      slot.withdraw_request.set_request_id(slot.request_id);
       async->Withdraw(context, &slot.withdraw_request, &slot.withdraw_response,
                       std::move(done));
       break;
     case RpcKind::kDeposit:
       slot.deposit_request.set_account_id(id);
       slot.deposit_request.set_amount(slot.amount);
+      slot.deposit_request.set_request_id(slot.request_id);
       async->Deposit(context, &slot.deposit_request, &slot.deposit_response,
                      std::move(done));
       break;
@@ -364,6 +436,7 @@ void LoadRunner::SendRpc(Slot& slot) {
       slot.transfer_request.set_to_account_id(
           config_.account_ids[slot.to_account]);
       slot.transfer_request.set_amount(slot.amount);
+      slot.transfer_request.set_request_id(slot.request_id);
       async->Transfer(context, &slot.transfer_request, &slot.transfer_response,
                       std::move(done));
       break;
@@ -377,6 +450,91 @@ void LoadRunner::SendRpc(Slot& slot) {
 
 void LoadRunner::OnDone(Slot& slot, const grpc::Status& status) {
   const int64_t end_ns = NowNs();
+  const grpc::StatusCode code = status.error_code();
+  NoteAnswer(code, end_ns);
+  slot.last_code = code;
+  if (ShouldRetry(slot, code, end_ns)) {
+    ScheduleRetry(slot, end_ns);
+    return;
+  }
+  Conclude(slot, status, end_ns);
+}
+
+void LoadRunner::NoteAnswer(grpc::StatusCode code, int64_t end_ns) {
+  if (ClassifyStatus(code) != Outcome::kIndeterminate) {
+    last_answer_ns_.store(end_ns, kRelaxed);
+    return;
+  }
+  const int64_t silent_ns = end_ns - last_answer_ns_.load(kRelaxed);
+  if (silent_ns < lost_after_ns_ || stopped_.exchange(true)) return;
+  absl::MutexLock lock(&stop_mu_);
+  stopped_reason_ = absl::StrFormat(
+      "no definitive answer from the server for %.1f s (last status %s); "
+      "stopped sending",
+      static_cast<double>(silent_ns) / 1e9,
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
+  std::fprintf(stderr, "\nbank_loadgen: %s\n", stopped_reason_.c_str());
+}
+
+bool LoadRunner::ShouldRetry(const Slot& slot, grpc::StatusCode code,
+                             int64_t end_ns) const {
+  return !slot.request_id.empty() &&
+         ClassifyStatus(code) == Outcome::kIndeterminate &&
+         !stopped_.load(kRelaxed) && end_ns - slot.start_ns < retry_for_ns_;
+}
+
+void LoadRunner::ScheduleRetry(Slot& slot, int64_t now_ns) {
+  if (slot.retries++ == 0) retried_operations_.fetch_add(1, kRelaxed);
+  uint64_t highest = retries_max_.load(kRelaxed);
+  while (slot.retries > highest &&
+         !retries_max_.compare_exchange_weak(highest, slot.retries, kRelaxed)) {
+  }
+  const int shift = static_cast<int>(std::min<uint64_t>(slot.retries - 1, 20));
+  const absl::Duration cap =
+      std::min(kRetryBackoffInitial * (int64_t{1} << shift), kRetryBackoffMax);
+  absl::MutexLock lock(&retry_mu_);
+  const double jitter = absl::Uniform(jitter_, 0.5, 1.0);
+  retry_due_.emplace(now_ns + absl::ToInt64Nanoseconds(cap * jitter), &slot);
+}
+
+void LoadRunner::RetryLoop() {
+  // Polls at most every kRetryPoll while retries wait, so a newly scheduled
+  // earlier retry is never late by more than that.
+  constexpr absl::Duration kRetryPoll = absl::Milliseconds(5);
+  while (true) {
+    std::vector<Slot*> due;
+    {
+      absl::MutexLock lock(&retry_mu_);
+      if (retry_due_.empty()) {
+        if (retry_stop_) return;
+        retry_mu_.AwaitWithTimeout(absl::Condition(&retry_stop_), kRetryPoll);
+        continue;
+      }
+      const int64_t now_ns = NowNs();
+      while (!retry_due_.empty() && retry_due_.begin()->first <= now_ns) {
+        due.push_back(retry_due_.begin()->second);
+        retry_due_.erase(retry_due_.begin());
+      }
+      if (due.empty()) {
+        retry_mu_.AwaitWithTimeout(
+            absl::Condition(&retry_stop_),
+            std::min(kRetryPoll,
+                     absl::Nanoseconds(retry_due_.begin()->first - now_ns)));
+        continue;
+      }
+    }
+    for (Slot* slot : due) {
+      if (stopped_.load(kRelaxed)) {
+        Conclude(*slot, grpc::Status(slot->last_code, ""), NowNs());
+      } else {
+        Resend(*slot);
+      }
+    }
+  }
+}
+
+void LoadRunner::Conclude(Slot& slot, const grpc::Status& status,
+                          int64_t end_ns) {
   const grpc::StatusCode code = status.error_code();
   if (config_.batch > 0) {
     RecordBatch(slot, status, end_ns - slot.start_ns);

@@ -62,7 +62,23 @@ struct LoadTiming {
   // getrusage, to be divided by measured_rpcs + warmup_rpcs.
   absl::Duration cpu_user = absl::ZeroDuration();
   absl::Duration cpu_system = absl::ZeroDuration();
+  // Retries by request id: operations retried at least once, and the most
+  // retries one operation needed.
+  uint64_t retried_operations = 0;
+  uint64_t retries_max = 0;
+  // stopped_reason: why the load stopped before its end ("" if it did not):
+  // the server answered nothing definitive for kServerLostAfter (without
+  // request ids) or for --retry_for (with them).
+  std::string stopped_reason;
 };
+
+// kServerLostAfter: without request ids, the load stops once no RPC got a
+// definitive answer for this long while RPCs kept failing.
+inline constexpr absl::Duration kServerLostAfter = absl::Seconds(1);
+// Retry backoff: the n-th retry waits a uniformly random time in
+// [b/2, b], b = min(kRetryBackoffInitial * 2^(n-1), kRetryBackoffMax).
+inline constexpr absl::Duration kRetryBackoffInitial = absl::Milliseconds(10);
+inline constexpr absl::Duration kRetryBackoffMax = absl::Seconds(1);
 
 // RunLoad fires `config`'s load over `channels` (config.connections of
 // them) at the accounts config.account_ids, whose indices the ledger uses.

@@ -1,9 +1,11 @@
 // bank_loadgen: fires Withdraw/Deposit/Transfer load at a bank server,
 // reports like ghz and checks that no money went missing.
 //
-// Exit status: 0 the invariant holds, 1 it is violated, 2 bad usage, an
-// unreachable target, or a run that could not be checked (accounts could
-// not be opened or read back). See docs/LOADGEN.md.
+// Exit status: 0 the invariant holds (PASS), 1 it is violated (FAIL), 2 bad
+// usage, an unreachable target or accounts that could not be opened, 3
+// INCONCLUSIVE: no violation found, but too many outcomes were indeterminate
+// (--indeterminate_max) or the balances could not be read back. Whenever the
+// load ran, the report is printed (and --json written). See docs/LOADGEN.md.
 
 #include <unistd.h>
 
@@ -74,6 +76,16 @@ ABSL_FLAG(bool, ride_over_restarts, false,
           "waits for the connection (gRPC wait_for_ready) instead of failing "
           "fast, channels reconnect within 500ms; an RPC cut by the crash "
           "still counts as indeterminate");
+ABSL_FLAG(bool, request_ids, true,
+          "give every change a fresh request_id and retry indeterminate "
+          "outcomes with it, so the check is exact");
+ABSL_FLAG(absl::Duration, retry_for, bank::loadgen::kRetryForDefault,
+          "with --request_ids, how long one operation is retried (jittered "
+          "exponential backoff); also how long the load rides over a "
+          "server that answers nothing");
+ABSL_FLAG(double, indeterminate_max, bank::loadgen::kIndeterminateMaxDefault,
+          "share of operations (0-1) that may end indeterminate before a "
+          "passing check is reported INCONCLUSIVE (exit 3)");
 
 namespace bank::loadgen {
 namespace {
@@ -81,15 +93,17 @@ namespace {
 constexpr int kExitPass = 0;
 constexpr int kExitViolated = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitInconclusive = 3;
 
 constexpr const char* kFlagNames[] = {
-    "target",       "scenario", "concurrency",
-    "connections",  "total",    "duration",
-    "warmup",       "rps",      "mix",
-    "amount",       "accounts", "initial_balance",
-    "use_existing", "deadline", "settle",
-    "seed",         "json",     "account_prefix",
-    "batch",        "html",     "ride_over_restarts"};
+    "target",       "scenario",  "concurrency",
+    "connections",  "total",     "duration",
+    "warmup",       "rps",       "mix",
+    "amount",       "accounts",  "initial_balance",
+    "use_existing", "deadline",  "settle",
+    "seed",         "json",      "account_prefix",
+    "batch",        "html",      "ride_over_restarts",
+    "request_ids",  "retry_for", "indeterminate_max"};
 
 bool IsOurFlag(absl::string_view name) {
   for (const char* known : kFlagNames) {
@@ -171,6 +185,9 @@ FlagValues ReadFlags() {
   f.seed = absl::GetFlag(FLAGS_seed);
   f.json = absl::GetFlag(FLAGS_json);
   f.account_prefix = absl::GetFlag(FLAGS_account_prefix);
+  f.request_ids = absl::GetFlag(FLAGS_request_ids);
+  f.retry_for = absl::GetFlag(FLAGS_retry_for);
+  f.indeterminate_max = absl::GetFlag(FLAGS_indeterminate_max);
   f.batch = absl::GetFlag(FLAGS_batch);
   f.html = absl::GetFlag(FLAGS_html);
   return f;
@@ -200,7 +217,8 @@ int RunArticleScenario(const LoadgenConfig& config,
     absl::Status written = WriteFile(config.json_path, result->json);
     if (!written.ok()) return Fail(written);
   }
-  return result->invariant.pass ? kExitPass : kExitViolated;
+  if (!result->invariant.pass) return kExitViolated;
+  return result->invariant.inconclusive ? kExitInconclusive : kExitPass;
 }
 
 absl::StatusOr<std::vector<int64_t>> PrepareAccounts(
@@ -232,10 +250,13 @@ int RunLoadScenario(const LoadgenConfig& config,
   absl::StatusOr<std::vector<int64_t>> balances = ReadSettledBalances(
       stub, config.account_ids, ledger.Counts().indeterminate > 0,
       config.settle, reads);
-  if (!balances.ok()) return Fail(balances.status());
-  const Verdict verdict = ledger.Check(*balances);
-  const LoadReport report =
+  // Without balances nothing can be checked, but the report so far (the
+  // load's statistics and outcomes) is still printed and written.
+  const Verdict verdict = balances.ok() ? ledger.Check(*balances) : Verdict{};
+  LoadReport report =
       BuildReport(config, timing, stats, ledger, verdict, reads);
+  DecideVerdict(balances.ok() ? "" : std::string(balances.status().message()),
+                report.invariant);
   std::fputs(FormatText(report).c_str(), stdout);
   std::fflush(stdout);
   if (!config.json_path.empty()) {
@@ -246,7 +267,8 @@ int RunLoadScenario(const LoadgenConfig& config,
     absl::Status written = WriteFile(config.html_path, FormatHtml(report));
     if (!written.ok()) return Fail(written);
   }
-  return verdict.pass ? kExitPass : kExitViolated;
+  if (!report.invariant.pass) return kExitViolated;
+  return report.invariant.inconclusive ? kExitInconclusive : kExitPass;
 }
 
 int Main(int argc, char** argv) {
@@ -256,7 +278,7 @@ int Main(int argc, char** argv) {
       "bank_loadgen: parallel Withdraw/Deposit/Transfer load against "
       "bank_server, a ghz-style report and an exact money invariant check.\n"
       "Usage: bank_loadgen [--flag=value ...]   (exit 0 PASS, 1 FAIL, 2 "
-      "usage or unreachable)");
+      "usage or unreachable, 3 INCONCLUSIVE)");
   bool help = false;
   absl::Status parsed = ParseArgs(argc, argv, help);
   if (!parsed.ok()) return Fail(parsed);

@@ -108,17 +108,24 @@ std::string InvariantJson(const InvariantReport& v) {
                     ", \"expected_max\": ", item.expected_max,
                     ", \"actual\": ", item.actual, "}");
   }
-  return absl::StrCat("{\"verdict\": ", v.pass ? "\"PASS\"" : "\"FAIL\"",
-                      ", \"accounts\": ", v.accounts,
-                      ", \"applied\": ", v.outcomes.applied,
-                      ", \"not_applied\": ", v.outcomes.not_applied,
-                      ", \"indeterminate\": ", v.outcomes.indeterminate,
-                      ", \"total_expected_min\": ", v.total_expected_min,
-                      ", \"total_expected_max\": ", v.total_expected_max,
-                      ", \"total_actual\": ", v.total_actual,
-                      ", \"negative_replies\": ", v.negative_replies,
-                      ", \"settle_reads\": ", v.settle_reads,
-                      ", \"violations\": ", violations, "]}");
+  return absl::StrCat(
+      "{\"verdict\": ", JsonString(VerdictName(v)),
+      ", \"inconclusive_reason\": ", JsonString(v.inconclusive_reason),
+      ", \"stopped_reason\": ", JsonString(v.stopped_reason),
+      ", \"balances_read\": ", v.balances_read ? "true" : "false",
+      ", \"indeterminate_share\": ", JsonNumber(v.indeterminate_share),
+      ", \"indeterminate_max\": ", JsonNumber(v.indeterminate_max),
+      ", \"retried_operations\": ", v.retried_operations,
+      ", \"retries_max\": ", v.retries_max, ", \"accounts\": ", v.accounts,
+      ", \"applied\": ", v.outcomes.applied,
+      ", \"not_applied\": ", v.outcomes.not_applied,
+      ", \"indeterminate\": ", v.outcomes.indeterminate,
+      ", \"total_expected_min\": ", v.total_expected_min,
+      ", \"total_expected_max\": ", v.total_expected_max,
+      ", \"total_actual\": ", v.total_actual,
+      ", \"negative_replies\": ", v.negative_replies,
+      ", \"settle_reads\": ", v.settle_reads, ", \"violations\": ", violations,
+      "]}");
 }
 
 std::string HistogramText(const LatencySummary& latency) {
@@ -284,6 +291,10 @@ LoadReport BuildReport(const LoadgenConfig& config, const LoadTiming& timing,
   inv.total_actual = verdict.total_actual;
   inv.negative_replies = verdict.negative_replies;
   inv.settle_reads = settle_reads;
+  inv.retried_operations = timing.retried_operations;
+  inv.retries_max = timing.retries_max;
+  inv.indeterminate_max = config.indeterminate_max;
+  inv.stopped_reason = timing.stopped_reason;
   inv.violations = NameViolations(verdict, config.account_ids);
   return r;
 }
@@ -294,14 +305,51 @@ std::string FormatInvariantJson(const InvariantReport& invariant) {
 
 std::string JsonQuote(const std::string& text) { return JsonString(text); }
 
+const char* VerdictName(const InvariantReport& invariant) {
+  if (!invariant.pass) return "FAIL";
+  return invariant.inconclusive ? "INCONCLUSIVE" : "PASS";
+}
+
+void DecideVerdict(const std::string& balances_error,
+                   InvariantReport& invariant) {
+  const OutcomeCounts& o = invariant.outcomes;
+  const uint64_t all = o.applied + o.not_applied + o.indeterminate;
+  invariant.indeterminate_share =
+      all == 0 ? 0 : static_cast<double>(o.indeterminate) / all;
+  if (!balances_error.empty()) {
+    invariant.balances_read = false;
+    invariant.inconclusive = true;
+    invariant.inconclusive_reason = balances_error;
+  } else if (invariant.indeterminate_share > invariant.indeterminate_max) {
+    invariant.inconclusive = true;
+    invariant.inconclusive_reason = absl::StrFormat(
+        "%.2f%% of operations ended indeterminate (limit %.2f%%, "
+        "--indeterminate_max): the ranges may hide lost or doubled updates",
+        100 * invariant.indeterminate_share, 100 * invariant.indeterminate_max);
+  }
+}
+
 std::string FormatInvariant(const InvariantReport& v) {
   std::string out = absl::StrFormat(
       "Invariant: %s (%d account%s; %d applied, %d not applied, %d "
       "indeterminate)\n",
-      v.pass ? "PASS" : "FAIL", v.accounts, v.accounts == 1 ? "" : "s",
+      VerdictName(v), v.accounts, v.accounts == 1 ? "" : "s",
       v.outcomes.applied, v.outcomes.not_applied, v.outcomes.indeterminate);
-  absl::StrAppendFormat(&out, "  total %d, expected %s\n", v.total_actual,
-                        Range(v.total_expected_min, v.total_expected_max));
+  if (!v.stopped_reason.empty()) {
+    absl::StrAppendFormat(&out, "  stopped early: %s\n", v.stopped_reason);
+  }
+  if (v.inconclusive) {
+    absl::StrAppendFormat(&out, "  inconclusive: %s\n", v.inconclusive_reason);
+  }
+  absl::StrAppendFormat(&out,
+                        "  indeterminate share %.2f%% (limit %.2f%%); %d "
+                        "operations retried, at most %d retries each\n",
+                        100 * v.indeterminate_share, 100 * v.indeterminate_max,
+                        v.retried_operations, v.retries_max);
+  if (v.balances_read) {
+    absl::StrAppendFormat(&out, "  total %d, expected %s\n", v.total_actual,
+                          Range(v.total_expected_min, v.total_expected_max));
+  }
   for (const ViolationReport& item : v.violations) {
     if (item.kind == "total_out_of_range") {
       absl::StrAppendFormat(&out, "  total: expected %s, actual %d\n",

@@ -63,7 +63,34 @@ struct InvariantReport {
   uint64_t negative_replies = 0;
   int settle_reads = 0;  // Balance read-backs it took to see them settle.
   std::vector<ViolationReport> violations;
+  // Request ids and retries (see LOADGEN.md): operations that needed at
+  // least one retry, and the most retries any one operation needed.
+  uint64_t retried_operations = 0;
+  uint64_t retries_max = 0;
+  // indeterminate / every recorded operation, and the --indeterminate_max
+  // above which a check without violations is INCONCLUSIVE.
+  double indeterminate_share = 0;
+  double indeterminate_max = 1;
+  // balances_read: false when the final balances could not be read (the
+  // server was gone): nothing could be checked.
+  bool balances_read = true;
+  // inconclusive: no violation was found, but the check cannot claim the
+  // money is right; inconclusive_reason says why. `stopped_reason`: why the
+  // load ended early (empty when it ran to its end).
+  bool inconclusive = false;
+  std::string inconclusive_reason;
+  std::string stopped_reason;
 };
+
+// VerdictName: "FAIL" (a violation), "INCONCLUSIVE" or "PASS".
+const char* VerdictName(const InvariantReport& invariant);
+
+// DecideVerdict marks `invariant` INCONCLUSIVE when the balances could not
+// be read (`balances_error` non-empty) or when the share of indeterminate
+// operations exceeds invariant.indeterminate_max. A violation stays a FAIL:
+// it lies outside even the widest range.
+void DecideVerdict(const std::string& balances_error,
+                   InvariantReport& invariant);
 
 struct LoadReport {
   LoadgenConfig config;

@@ -64,9 +64,12 @@ class AccountEngine {
                             BatchDone done) = 0;
 
   // Shutdown stops accepting operations (later calls complete with
-  // kUnavailable), finishes every operation already accepted, and returns
-  // once all of their completions have run. Idempotent; the destructor calls
-  // it too.
+  // kUnavailable), and returns once every operation already accepted has
+  // completed: those already applying finish; those still waiting (in the
+  // queue engine's queue, or for an account lock in the mutex engine)
+  // complete with kUnavailable and change nothing, so that shutdown takes
+  // at most about one operation's time, and kUnavailable always means "not
+  // applied". Idempotent; the destructor calls it too.
   virtual void Shutdown() = 0;
 
   // Name is the engine's flag value: "mutex", "queue" or "unsafe".

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "service/engine/idempotent_engine.h"
 #include "service/engine/mutex_engine.h"
 #include "service/engine/queue_engine.h"
 #include "service/engine/unsafe_engine.h"
@@ -75,7 +76,9 @@ absl::StatusOr<LatencyRange> ParseLatencyRange(std::string_view text_in) {
   return LatencyRange{*min, *max};
 }
 
-absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
+namespace {
+
+absl::StatusOr<std::unique_ptr<AccountEngine>> CreateBareEngine(
     const EngineOptions& options) {
   if (options.accounts_max == 0) {
     return absl::InvalidArgumentError("accounts_max must be at least 1");
@@ -105,6 +108,25 @@ absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
   return absl::InvalidArgumentError(
       absl::StrCat("unknown engine '", options.engine,
                    "'; choose one of: mutex, queue, unsafe"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
+    const EngineOptions& options) {
+  if (options.request_ids_enabled) {
+    if (options.request_ids.entries_max == 0) {
+      return absl::InvalidArgumentError("request_ids_max must be at least 1");
+    }
+    if (options.request_ids.ttl <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("request_id_ttl must be positive");
+    }
+  }
+  absl::StatusOr<std::unique_ptr<AccountEngine>> engine =
+      CreateBareEngine(options);
+  if (!engine.ok() || !options.request_ids_enabled) return engine;
+  return {std::make_unique<IdempotentEngine>(*std::move(engine),
+                                             options.request_ids)};
 }
 
 }  // namespace bank

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
+#include "service/engine/request_id_table.h"
 #include "service/storage/account_store.h"
 
 namespace bank {
@@ -53,11 +54,15 @@ struct EngineOptions {
   // engine. Null: balances live in memory only, as before.
   AccountStore* store = nullptr;
   absl::flat_hash_map<std::string, int64_t> recovered_balances;
+  // Request ids (idempotent_engine.h): every engine is wrapped in an
+  // IdempotentEngine unless request_ids_enabled is false.
+  bool request_ids_enabled = true;
+  RequestIdOptions request_ids;
 };
 
-// CreateEngine answers the engine named by options.engine, or
-// kInvalidArgument naming the valid choices (or refusing a store for the
-// unsafe engine).
+// CreateEngine answers the engine named by options.engine (wrapped in an
+// IdempotentEngine when options.request_ids_enabled), or kInvalidArgument
+// naming the valid choices (or refusing a store for the unsafe engine).
 absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
     const EngineOptions& options);
 

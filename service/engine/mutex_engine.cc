@@ -369,6 +369,9 @@ std::unique_ptr<MutexEngine::Account> MutexEngine::NewAccount(int64_t balance) {
 absl::StatusOr<OperationResult> MutexEngine::ChangeBalance(
     const Operation& operation, Account& account) {
   absl::MutexLock lock(&account.mu);
+  // Waiting for this lock may have outlasted Shutdown's start: then give up
+  // unapplied rather than hold shutdown behind every waiter.
+  if (gate_.Closing()) return EngineShutDownError();
   ReserveLogPosition();
   latency_.Spend(operation);
   absl::StatusOr<int64_t> balance =
@@ -395,6 +398,7 @@ absl::StatusOr<OperationResult> MutexEngine::Transfer(
     const Operation& operation, Account& from, Account& to) {
   OrderedLockPair locks(operation.account_id, &from.mu, operation.to_account_id,
                         &to.mu);
+  if (gate_.Closing()) return EngineShutDownError();
   ReserveLogPosition();
   latency_.Spend(operation);
   // Check both legs before changing either: a transfer applies wholly or

@@ -40,7 +40,26 @@ absl::Status ValidateAccountId(const std::string& account_id,
 
 }  // namespace
 
+absl::Status ValidateRequestId(const std::string& request_id) {
+  if (request_id.size() > kRequestIdBytesMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id is ", request_id.size(),
+                     " bytes long; the limit is ", kRequestIdBytesMax));
+  }
+  for (const char c : request_id) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          "request_id must be printable ASCII (a UUID is recommended)");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateOperation(const Operation& operation) {
+  if (absl::Status id_status = ValidateRequestId(operation.request_id);
+      !id_status.ok()) {
+    return id_status;
+  }
   const bool is_transfer = operation.kind == OperationKind::kTransfer;
   absl::Status status = ValidateAccountId(
       operation.account_id, is_transfer ? "from_account_id" : "account_id");

@@ -19,6 +19,9 @@ namespace bank {
 // Input limits, in the units their names end with.
 inline constexpr size_t kAccountIdBytesMax = 128;
 inline constexpr size_t kActorBytesMax = 256;
+// A request id is 1 to kRequestIdBytesMax bytes of printable ASCII (a UUID's
+// 36 fit); empty means the operation is not idempotent.
+inline constexpr size_t kRequestIdBytesMax = 64;
 
 enum class OperationKind {
   kOpen,        // account_id, amount = initial balance (>= 0)
@@ -36,12 +39,19 @@ struct Operation {
   std::string account_id;     // The account acted on; the source of a transfer.
   std::string to_account_id;  // Only for kTransfer: the target.
   int64_t amount = 0;         // Minor units; see OperationKind for its meaning.
+  // The client's idempotency key (see idempotent_engine.h); "" = none. Only
+  // changes use it; kGetBalance ignores it.
+  std::string request_id = {};
 };
 
 // OperationResult: balances right after the operation applied.
 struct OperationResult {
   int64_t balance = 0;     // account_id's balance (the source, for transfers).
   int64_t to_balance = 0;  // Only for kTransfer: the target's balance.
+  // replayed: this is a remembered outcome answered again for a repeated
+  // request id (idempotent_engine.h); nothing was applied this time. Not
+  // part of any response, so a replay answers the same bytes.
+  bool replayed = false;
 };
 
 // OperationDone receives an operation's outcome. It is called exactly once.
@@ -51,9 +61,14 @@ using OperationDone =
 // ValidateOperation checks the operation's own fields, independent of any
 // balance: an account id of 1 to kAccountIdBytesMax bytes (both ids, for a
 // transfer), an amount > 0 (>= 0 for kOpen), and a transfer between two
-// different accounts. Answers OK or kInvalidArgument with a message a person
-// understands. Every engine calls it before touching any state.
+// different accounts, and a request id that is empty or 1 to
+// kRequestIdBytesMax bytes of printable ASCII. Answers OK or kInvalidArgument
+// with a message a person understands. Every engine calls it before touching
+// any state.
 absl::Status ValidateOperation(const Operation& operation);
+// ValidateRequestId: OK for "" and for 1 to kRequestIdBytesMax bytes of
+// printable ASCII (0x20-0x7e); kInvalidArgument otherwise.
+absl::Status ValidateRequestId(const std::string& request_id);
 
 // Balance arithmetic shared by the engines, so that every engine words its
 // errors identically. Each answers the new balance, or the error status,

@@ -49,6 +49,10 @@ class OperationGate {
     }
   }
 
+  // Closing answers true once Close() has begun: an admitted caller that
+  // has not started its work yet may then give up instead.
+  bool Closing() const { return closed_.load(); }
+
   // Close stops TryEnter() from admitting anyone and returns once every
   // caller already admitted has called Exit(). Idempotent.
   void Close() ABSL_LOCKS_EXCLUDED(mu_) {

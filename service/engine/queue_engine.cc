@@ -62,12 +62,23 @@ void QueueEngine::Execute(Operation operation, OperationDone done) {
 void QueueEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
                                BatchDone done) {
   absl::Status rejected = ValidateBatchSize(operations.size());
-  if (rejected.ok()) {
+  const size_t count = operations.size();
+  if (rejected.ok() &&
+      batched_operations_waiting_.fetch_add(count, std::memory_order_relaxed) +
+              count >
+          kBatchedOperationsWaitingMax) {
+    batched_operations_waiting_.fetch_sub(count, std::memory_order_relaxed);
+    rejected = absl::ResourceExhaustedError(
+        absl::StrCat("the queue engine already holds its limit of ",
+                     kBatchedOperationsWaitingMax,
+                     " operations in waiting batches; retry later"));
+  } else if (rejected.ok()) {
     Message message;
     message.batch = std::make_unique<BatchMessage>(
         BatchMessage{std::move(operations), atomic, std::move(done)});
     rejected = Enqueue(message);
     if (rejected.ok()) return;
+    batched_operations_waiting_.fetch_sub(count, std::memory_order_relaxed);
     done = std::move(message.batch->done);
   }
   std::move(done)(std::move(rejected));
@@ -111,12 +122,14 @@ void QueueEngine::Shutdown() {
   // Joining from the consumer thread would wait for itself forever.
   BANK_CHECK(consumer_id_.load() != std::this_thread::get_id());
   absl::MutexLock shutdown_lock(&shutdown_mu_);
+  stopping_.store(true);
   tail_.fetch_or(kClosedBit);
   {
     // Unlocking makes a sleeping consumer re-evaluate its condition.
     absl::MutexLock lock(&sleep_mu_);
   }
-  // The consumer drains every accepted operation before it exits.
+  // The consumer answers every accepted operation (unapplied, once
+  // stopping_ is set, unless it had started) before it exits.
   if (consumer_.joinable()) consumer_.join();
 }
 
@@ -202,9 +215,13 @@ void QueueEngine::TakeBatch() {
   do {
     Slot& slot = slots_[head_ % queue_depth_max_];
     batch_.push_back(std::move(slot.message));
-    operations += batch_.back().batch == nullptr
-                      ? 1
-                      : batch_.back().batch->operations.size();
+    if (batch_.back().batch == nullptr) {
+      ++operations;
+    } else {
+      const size_t count = batch_.back().batch->operations.size();
+      operations += count;
+      batched_operations_waiting_.fetch_sub(count, std::memory_order_relaxed);
+    }
     // Free the slot for the next lap before applying anything.
     slot.sequence.store(2 * (head_ + queue_depth_max_),
                         std::memory_order_release);
@@ -231,6 +248,16 @@ void QueueEngine::ApplyBatch() {
 }
 
 void QueueEngine::ApplyMessage(Message& message) {
+  // After Shutdown began, what has not started is answered, not applied: a
+  // long queue must not hold the process past its shutdown grace.
+  if (stopping_.load(std::memory_order_relaxed)) {
+    if (message.batch == nullptr) {
+      std::move(message.done)(EngineShutDownError());
+    } else {
+      std::move(message.batch->done)(EngineShutDownError());
+    }
+    return;
+  }
   if (message.batch == nullptr) {
     std::move(message.done)(Apply(message.operation));
     return;

@@ -26,8 +26,9 @@
 // completes the operation (or batch) at once, on the caller's thread, with
 // kResourceExhausted: memory never grows with the load.
 //
-// Limits: a batch is one message, so it takes one slot of queue_depth_max,
-// and at most queue_depth_max * kBatchOperationsMax operations can wait. A
+// Limits: a batch is one message, so it takes one slot of queue_depth_max;
+// the operations in waiting batches are bounded on their own
+// (kBatchedOperationsWaitingMax). A
 // consumer pass takes messages until it holds kBatchSizeMax operations, but
 // always at least one message, so a batch of up to kBatchOperationsMax
 // operations is applied in one pass, unsplit.
@@ -105,6 +106,13 @@ class QueueEngine final : public AccountEngine {
   // few microseconds, enough to catch a producer that is mid-stream, short
   // enough not to steal a shared core.
   static constexpr int kSpinCountMax = 256;
+  // The most operations that batches waiting in the ring may hold together.
+  // A batch takes one slot of queue_depth_max whatever its size, so without
+  // this bound queue_depth_max full batches (about 100 bytes an operation)
+  // could pin tens of GiB; with it, waiting batches hold at most about
+  // 50 MiB. A batch that would pass it answers kResourceExhausted at once.
+  static constexpr size_t kBatchedOperationsWaitingMax =
+      64 * kBatchOperationsMax;
 
   // Uses options.accounts_max, options.queue_depth_max (>= 1) and
   // options.latency; `hook` is for tests (see latency_injector.h) and runs on
@@ -190,6 +198,9 @@ class QueueEngine final : public AccountEngine {
   alignas(64) std::atomic<uint64_t> tail_{0};
   // Raised by the consumer just before it sleeps.
   alignas(64) std::atomic<bool> sleeping_{false};
+  // Operations in batches accepted and not yet taken by the consumer
+  // (kBatchedOperationsWaitingMax); single operations are not counted.
+  std::atomic<size_t> batched_operations_waiting_{0};
   // Guards nothing but wait_position_: the consumer sleeps on it, and a
   // producer or Shutdown() locks and unlocks it to make absl::Mutex
   // re-evaluate the consumer's condition.
@@ -197,6 +208,9 @@ class QueueEngine final : public AccountEngine {
   uint64_t wait_position_ ABSL_GUARDED_BY(sleep_mu_) = 0;
   std::atomic<uint64_t> stats_batches_{0};
   std::atomic<uint64_t> stats_operations_{0};
+  // stopping_: set by Shutdown; the consumer then answers kUnavailable to
+  // every message it has not started, instead of applying it.
+  std::atomic<bool> stopping_{false};
   // Written by the consumer only, read by Stats() from any thread: passes
   // by size (bucket i: 2^(i-1) < operations <= 2^i; the last: above
   // kBatchSizeMax), head_ after each pass, balances_.size().

@@ -52,7 +52,8 @@ grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
         if (result.ok()) {
           fill(*result);
           if (sink) sink();
-          WriteLogLine(log_line);
+          // A replay of a remembered outcome applied nothing.
+          if (!result->replayed) WriteLogLine(log_line);
         }
         FinishRpc(reactor, timing, ToGrpcStatus(result.status()));
       });
@@ -335,7 +336,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::HandleOpenAccount(
     return reactor;
   }
   Operation operation{OperationKind::kOpen, request->account_id(), "",
-                      request->initial_balance()};
+                      request->initial_balance(), request->request_id()};
   return Submit(
       engine_, options_.log_ops, timing, context, NoActor(),
       std::move(operation),
@@ -351,7 +352,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::HandleDeposit(
     const bank::v1::DepositRequest* request,
     bank::v1::DepositResponse* response, RpcTiming timing, ResponseSink sink) {
   Operation operation{OperationKind::kDeposit, request->account_id(), "",
-                      request->amount()};
+                      request->amount(), request->request_id()};
   return Submit(
       engine_, options_.log_ops, timing, context, request->actor(),
       std::move(operation),
@@ -366,7 +367,7 @@ grpc::ServerUnaryReactor* BankServiceImpl::HandleWithdraw(
     const bank::v1::WithdrawRequest* request,
     bank::v1::WithdrawResponse* response, RpcTiming timing, ResponseSink sink) {
   Operation operation{OperationKind::kWithdraw, request->account_id(), "",
-                      request->amount()};
+                      request->amount(), request->request_id()};
   return Submit(
       engine_, options_.log_ops, timing, context, request->actor(),
       std::move(operation),
@@ -381,7 +382,8 @@ grpc::ServerUnaryReactor* BankServiceImpl::HandleTransfer(
     const bank::v1::TransferRequest* request,
     bank::v1::TransferResponse* response, RpcTiming timing, ResponseSink sink) {
   Operation operation{OperationKind::kTransfer, request->from_account_id(),
-                      request->to_account_id(), request->amount()};
+                      request->to_account_id(), request->amount(),
+                      request->request_id()};
   return Submit(
       engine_, options_.log_ops, timing, context, request->actor(),
       std::move(operation),

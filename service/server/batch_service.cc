@@ -23,15 +23,30 @@ using bank::v1::BatchOperation;
 // ToOperation turns one BatchOperation into an Operation, or answers why it
 // cannot be one (no operation set, actor too long): checks only the service
 // can make, exactly as the single RPC would.
+// RejectRequestId: ApplyBatch remembers no request ids, so an id inside a
+// batch would promise an idempotency it does not give: refuse it.
+absl::Status RejectRequestId(const std::string& request_id) {
+  if (request_id.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "request_id is not supported inside ApplyBatch (batched operations are "
+      "not remembered); send the change as its own RPC to make it idempotent");
+}
+
 absl::StatusOr<Operation> ToOperation(const BatchOperation& batch_operation) {
   switch (batch_operation.operation_case()) {
     case BatchOperation::kOpenAccount: {
       const auto& request = batch_operation.open_account();
+      if (absl::Status id = RejectRequestId(request.request_id()); !id.ok()) {
+        return id;
+      }
       return Operation{OperationKind::kOpen, request.account_id(), "",
                        request.initial_balance()};
     }
     case BatchOperation::kDeposit: {
       const auto& request = batch_operation.deposit();
+      if (absl::Status id = RejectRequestId(request.request_id()); !id.ok()) {
+        return id;
+      }
       if (absl::Status actor = ValidateActor(request.actor()); !actor.ok()) {
         return actor;
       }
@@ -40,6 +55,9 @@ absl::StatusOr<Operation> ToOperation(const BatchOperation& batch_operation) {
     }
     case BatchOperation::kWithdraw: {
       const auto& request = batch_operation.withdraw();
+      if (absl::Status id = RejectRequestId(request.request_id()); !id.ok()) {
+        return id;
+      }
       if (absl::Status actor = ValidateActor(request.actor()); !actor.ok()) {
         return actor;
       }
@@ -48,6 +66,9 @@ absl::StatusOr<Operation> ToOperation(const BatchOperation& batch_operation) {
     }
     case BatchOperation::kTransfer: {
       const auto& request = batch_operation.transfer();
+      if (absl::Status id = RejectRequestId(request.request_id()); !id.ok()) {
+        return id;
+      }
       if (absl::Status actor = ValidateActor(request.actor()); !actor.ok()) {
         return actor;
       }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/engine/idempotent_engine.h"
 
 namespace bank {
 
@@ -22,7 +23,13 @@ absl::StatusOr<std::unique_ptr<AccountEngine>> CreateServerEngine(
     absl::StatusOr<std::unique_ptr<PostgresEngine>> engine =
         PostgresEngine::Create(with_limits);
     if (!engine.ok()) return engine.status();
-    return std::unique_ptr<AccountEngine>(*std::move(engine));
+    if (!options.request_ids_enabled) {
+      return std::unique_ptr<AccountEngine>(*std::move(engine));
+    }
+    // Request ids as for every engine; the table is this server's memory, so
+    // a repeat must reach the same bank_server (docs/SERVER.md).
+    return std::unique_ptr<AccountEngine>(std::make_unique<IdempotentEngine>(
+        *std::move(engine), options.request_ids));
   }
   absl::StatusOr<std::unique_ptr<AccountEngine>> engine = CreateEngine(options);
   if (!engine.ok() && engine.status().message().find("unknown engine") !=

@@ -143,6 +143,12 @@ ABSL_FLAG(int32_t, open_account_burst_per_peer,
           bank::kOpenAccountBurstPerPeerDefault,
           "How many OpenAccount calls one client address may make at once "
           "before --open_account_rps_per_peer applies. Range 1-1000000.");
+ABSL_FLAG(absl::Duration, request_id_ttl, bank::kRequestIdTtlDefault,
+          "How long the outcome of a change that carried a request_id is "
+          "remembered and replayed to repeats, e.g. '24h'.");
+ABSL_FLAG(uint64_t, request_ids_max, bank::kRequestIdsMaxDefault,
+          "Most request ids remembered at once (about 350 bytes each; see "
+          "docs/SERVER.md); the oldest remembered outcome is forgotten first.");
 
 namespace bank {
 namespace {
@@ -172,6 +178,10 @@ constexpr uint64_t kAccountBytesEstimate = 256;  // Id, balance, map slot.
 constexpr uint64_t kQueueDepthMaxMax = uint64_t{1} << 24;
 constexpr uint64_t kQueueSlotBytesEstimate = 128;  // Operation + callback.
 constexpr absl::Duration kShutdownGraceMax = absl::Hours(1);
+// Remembered request ids: about 350 bytes each (docs/SERVER.md).
+constexpr uint64_t kRequestIdsMaxMax = 100'000'000;
+constexpr uint64_t kRequestIdBytesEstimate = 350;
+constexpr absl::Duration kRequestIdTtlMax = absl::Hours(24 * 30);
 constexpr absl::Duration kHeapTrimIntervalMin = absl::Milliseconds(100);
 
 absl::Status CheckSizeFlag(const char* flag, uint64_t value, uint64_t max,
@@ -292,6 +302,20 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
         absl::StrCat("--apply_latency: ", latency.status().message()));
   }
   config.engine.latency = *latency;
+  config.server.engine_stop_max = latency->max + absl::Seconds(1);
+  config.engine.request_ids.ttl = absl::GetFlag(FLAGS_request_id_ttl);
+  config.engine.request_ids.entries_max = absl::GetFlag(FLAGS_request_ids_max);
+  if (config.engine.request_ids.ttl <= absl::ZeroDuration() ||
+      config.engine.request_ids.ttl > kRequestIdTtlMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--request_id_ttl=",
+        absl::FormatDuration(config.engine.request_ids.ttl),
+        " is out of range (0, ", absl::FormatDuration(kRequestIdTtlMax), "]"));
+  }
+  status =
+      CheckSizeFlag("--request_ids_max", config.engine.request_ids.entries_max,
+                    kRequestIdsMaxMax, kRequestIdBytesEstimate);
+  if (!status.ok()) return status;
   config.postgres.dsn = absl::GetFlag(FLAGS_postgres_dsn);
   config.postgres.connections = absl::GetFlag(FLAGS_postgres_connections);
   config.postgres.pipeline_depth_max =

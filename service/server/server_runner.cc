@@ -231,14 +231,27 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
                signal_number == SIGINT ? "SIGINT" : "SIGTERM",
                absl::FormatDuration(config.shutdown_grace).c_str());
   // Load balancers and probes see NOT_SERVING first; then no new RPCs are
-  // accepted, in-flight ones get the grace period, and Shutdown returns once
-  // every reactor has finished (RPCs still running after the grace period
-  // are cancelled, but their engine operations still complete).
+  // accepted and in-flight ones get the grace period. When it runs out,
+  // `after_stop` shuts the engine down *before* gRPC cancels anything: the
+  // engine finishes what is applying and answers UNAVAILABLE to what has not
+  // started, so every RPC that reached it finishes with its true outcome.
+  // Only engine_stop_max later does gRPC cancel what is still open (calls
+  // that never reached the engine, watch streams), so a cancelled
+  // UNAVAILABLE never hides an applied change, and the exit comes within
+  // grace + engine_stop_max.
   health->SetServingStatus(false);
   listener->reset();  // No new connections from here on.
-  server->Shutdown(absl::ToChronoTime(absl::Now() + config.shutdown_grace));
-  server->Wait();
+  const absl::Time cancel_at =
+      absl::Now() + config.shutdown_grace + config.engine_stop_max;
+  absl::Notification drained;
+  std::thread stopper([&server, &drained, cancel_at] {
+    server->Shutdown(absl::ToChronoTime(cancel_at));
+    drained.Notify();
+  });
+  drained.WaitForNotificationWithTimeout(config.shutdown_grace);
   after_stop();
+  stopper.join();
+  server->Wait();
   return absl::OkStatus();
 }
 

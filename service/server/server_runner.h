@@ -62,6 +62,11 @@ struct ServerConfig {
   // security: TLS credentials and authz policy (server_security.h);
   // default plaintext, every call allowed.
   ServerSecurity security;
+  // engine_stop_max: the longest the engine's Shutdown may take (about one
+  // operation, its injected latency included). gRPC cancels what is still
+  // open only this long after the grace, once the engine has answered every
+  // RPC it holds: see ServeUntilSignal.
+  absl::Duration engine_stop_max = absl::Seconds(1);
   // HOST:PORT for Prometheus's /metrics over HTTP; "" (default): none.
   std::string metrics_listen_address;
   ServerLimits limits;         // Connection, stream and memory limits.

@@ -324,5 +324,45 @@ TEST(QueueEngineBatchTest, ABatchTakesOneSlotAndOnePass) {
   EXPECT_EQ(after.operations - before.operations, kBatchOperationsMax);
 }
 
+TEST(QueueEngineBatchTest, WaitingBatchesAreBoundedInOperations) {
+  // Goal: batches take one ring slot each whatever their size, so the
+  // operations they hold are bounded on their own. Method: park the
+  // consumer, fill the budget with the largest batches, and check the next
+  // batch is refused at once while a single operation still fits the ring.
+  ParkConsumer parked;
+  QueueEngine engine(EngineOptions(), parked.Hook());
+  ASSERT_TRUE(Open(engine, "main", 0).ok());
+  absl::Notification first_done;
+  engine.Execute(Op(OperationKind::kDeposit, "main", 1),
+                 [&](absl::StatusOr<OperationResult>) { first_done.Notify(); });
+  parked.entered.WaitForNotification();
+  constexpr size_t kFullBatches =
+      QueueEngine::kBatchedOperationsWaitingMax / kBatchOperationsMax;
+  std::atomic<size_t> applied{0};
+  for (size_t i = 0; i < kFullBatches; ++i) {
+    engine.ExecuteBatch(
+        std::vector<Operation>(kBatchOperationsMax,
+                               Op(OperationKind::kDeposit, "main", 1)),
+        /*atomic=*/false, [&](absl::StatusOr<BatchResults> result) {
+          if (result.ok()) applied.fetch_add(1);
+        });
+  }
+  std::optional<absl::Status> rejected;
+  engine.ExecuteBatch(
+      {Op(OperationKind::kDeposit, "main", 1)}, false,
+      [&](absl::StatusOr<BatchResults> result) { rejected = result.status(); });
+  ASSERT_TRUE(rejected.has_value());
+  EXPECT_EQ(rejected->code(), absl::StatusCode::kResourceExhausted);
+  parked.release.Notify();
+  first_done.WaitForNotification();
+  // Once the consumer took them, batches are accepted again.
+  absl::StatusOr<BatchResults> later = ExecuteBatchAndWait(
+      engine, {Op(OperationKind::kDeposit, "main", 1)}, false);
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(applied.load(), kFullBatches);
+  EXPECT_EQ(later->back()->balance,
+            static_cast<int64_t>(2 + kFullBatches * kBatchOperationsMax));
+}
+
 }  // namespace
 }  // namespace bank::testing

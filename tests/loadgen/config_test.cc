@@ -158,5 +158,21 @@ TEST(ConnectFailureReasonTest, KeepsTheLastClauseLowerCased) {
   EXPECT_EQ(ConnectFailureReason(""), "");
 }
 
+TEST(MakeConfigTest, RequestIdsAreOnAndRetryBoundsAreChecked) {
+  absl::StatusOr<LoadgenConfig> config = MakeConfig(FlagValues());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->request_ids);
+  EXPECT_EQ(config->retry_for, absl::Seconds(30));
+  EXPECT_DOUBLE_EQ(config->indeterminate_max, 0.01);
+  FlagValues bad_share;
+  bad_share.indeterminate_max = 1.5;
+  EXPECT_EQ(MakeConfig(bad_share).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  FlagValues bad_retry;
+  bad_retry.retry_for = absl::Hours(2);
+  EXPECT_EQ(MakeConfig(bad_retry).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace bank::loadgen

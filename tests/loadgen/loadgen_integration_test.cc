@@ -7,6 +7,7 @@
 // only synchronisation is the server's listening line and process exits.
 
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -144,8 +145,9 @@ TEST_P(SafeEngineTest, ArticleScenarioEndsWithForty) {
 
 // Deadlines shorter than the injected latency: many RPCs end
 // DEADLINE_EXCEEDED while their operation still applies (or not) on the
-// server, and the range check must still hold.
-TEST_P(SafeEngineTest, IndeterminateOutcomesStillPass) {
+// server. Without request ids the range check must still hold (a limit of
+// 100% indeterminate keeps the verdict from turning INCONCLUSIVE).
+TEST_P(SafeEngineTest, IndeterminateOutcomesStillPassTheRanges) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=" + GetParam(), "--apply_latency=1ms-4ms"});
   ASSERT_NE(server, nullptr);
@@ -154,7 +156,8 @@ TEST_P(SafeEngineTest, IndeterminateOutcomesStillPass) {
   const LoadgenRun run = RunLoadgen(
       server->address(),
       {"--accounts=4", "--total=300", "--concurrency=8", "--deadline=2ms",
-       "--mix=withdraw:40,deposit:40,transfer:20", "--json=" + json_path});
+       "--mix=withdraw:40,deposit:40,transfer:20", "--request_ids=false",
+       "--indeterminate_max=1", "--json=" + json_path});
   ExpectPass(run);
   const google::protobuf::Struct json = ReadJson(json_path);
   const google::protobuf::Struct& invariant =
@@ -162,6 +165,49 @@ TEST_P(SafeEngineTest, IndeterminateOutcomesStillPass) {
   EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
   EXPECT_GT(Field(invariant, "indeterminate").number_value(), 0)
       << Describe(run);
+  ExpectCleanStop(*server);
+}
+
+// The same cut-short load with request ids (the default): every
+// indeterminate outcome is retried with its id until it ends definitively,
+// so nothing stays indeterminate and the check is exact (min == max).
+TEST_P(SafeEngineTest, RetriesByRequestIdMakeTheCheckExact) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=" + GetParam(), "--apply_latency=1ms-4ms"});
+  ASSERT_NE(server, nullptr);
+  const std::string json_path =
+      absl::StrCat(::testing::TempDir(), "/exact_", GetParam(), ".json");
+  const LoadgenRun run = RunLoadgen(
+      server->address(),
+      {"--accounts=4", "--total=300", "--concurrency=8", "--deadline=2ms",
+       "--mix=withdraw:40,deposit:40,transfer:20", "--json=" + json_path});
+  ExpectPass(run);
+  const google::protobuf::Struct json = ReadJson(json_path);
+  const google::protobuf::Struct& invariant =
+      Field(json, "invariant").struct_value();
+  EXPECT_EQ(Field(invariant, "indeterminate").number_value(), 0)
+      << Describe(run);
+  EXPECT_GT(Field(invariant, "retried_operations").number_value(), 0)
+      << Describe(run);
+  EXPECT_GE(Field(invariant, "retries_max").number_value(), 1);
+  EXPECT_EQ(Field(invariant, "total_expected_min").number_value(),
+            Field(invariant, "total_expected_max").number_value());
+  ExpectCleanStop(*server);
+}
+
+// Without request ids, a verdict that rests on indeterminate outcomes says
+// so: INCONCLUSIVE, exit 3, with the share printed.
+TEST_P(SafeEngineTest, MostlyIndeterminateIsInconclusive) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=" + GetParam(), "--apply_latency=5ms"});
+  ASSERT_NE(server, nullptr);
+  const LoadgenRun run = RunLoadgen(
+      server->address(), {"--accounts=4", "--total=100", "--concurrency=8",
+                          "--deadline=1ms", "--request_ids=false"});
+  EXPECT_TRUE(run.exit.exited && run.exit.code == 3) << Describe(run);
+  EXPECT_TRUE(absl::StrContains(run.out, "Invariant: INCONCLUSIVE"))
+      << Describe(run);
+  EXPECT_TRUE(absl::StrContains(run.out, "indeterminate share")) << run.out;
   ExpectCleanStop(*server);
 }
 
@@ -252,6 +298,56 @@ TEST(LoadgenExitTest, UnreachableTargetExitsTwo) {
   EXPECT_TRUE(run.exit.exited && run.exit.code == 2) << Describe(run);
   EXPECT_TRUE(absl::StrContains(run.err, "cannot connect to " + target))
       << run.err;
+}
+
+// A server killed mid-run: without request ids the load generator stops
+// soon after (not at the end of its 300 s), prints and writes the report so
+// far, and answers INCONCLUSIVE (exit 3): the balances cannot be read.
+TEST(LoadgenExitTest, ServerDeathStopsTheRunAndKeepsTheReport) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=mutex", "--log_ops"});
+  ASSERT_NE(server, nullptr);
+  const std::string json_path = ::testing::TempDir() + "/died.json";
+  Subprocess::Options options;
+  options.capture_stderr = true;
+  absl::StatusOr<std::unique_ptr<Subprocess>> loadgen = Subprocess::Start(
+      BANK_LOADGEN_PATH,
+      {"--target=" + server->address(), "--duration=300s", "--concurrency=4",
+       "--accounts=4", "--request_ids=false", "--json=" + json_path},
+      options);
+  ASSERT_TRUE(loadgen.ok()) << loadgen.status();
+  // The load is running once the server logs a change that is not an open.
+  while (true) {
+    absl::StatusOr<std::string> line =
+        server->process().ReadLine(kLoadgenTimeout);
+    ASSERT_TRUE(line.ok()) << line.status();
+    if (absl::StartsWith(*line, "[+]") || absl::StartsWith(*line, "[-]")) break;
+  }
+  ASSERT_TRUE(server->process().Signal(SIGKILL).ok());
+  absl::StatusOr<ExitStatus> exit = (*loadgen)->Wait(kLoadgenTimeout);
+  ASSERT_TRUE(exit.ok()) << exit.status() << " (did not stop early)";
+  const std::string out = (*loadgen)->stdout_text();
+  EXPECT_TRUE(exit->exited && exit->code == 3) << exit->ToString() << out;
+  EXPECT_TRUE(absl::StrContains(out, "stopped early")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "Invariant: INCONCLUSIVE")) << out;
+  const google::protobuf::Struct json = ReadJson(json_path);
+  const auto& invariant = Field(json, "invariant").struct_value();
+  EXPECT_EQ(Field(invariant, "verdict").string_value(), "INCONCLUSIVE");
+  EXPECT_FALSE(Field(invariant, "balances_read").bool_value());
+  // The report keeps what the load did before the server died.
+  EXPECT_GT(Field(invariant, "applied").number_value() +
+                Field(invariant, "indeterminate").number_value(),
+            0);
+}
+
+// Setup retries RESOURCE_EXHAUSTED: more accounts than the queue holds.
+TEST(LoadgenExitTest, SetupRidesOverAFullQueue) {
+  std::unique_ptr<ServerProcess> server = StartServer(
+      {"--engine=queue", "--queue_depth_max=16", "--apply_latency=1ms"});
+  ASSERT_NE(server, nullptr);
+  ExpectPass(RunLoadgen(server->address(),
+                        {"--accounts=40", "--total=100", "--concurrency=8"}));
+  ExpectCleanStop(*server);
 }
 
 TEST(LoadgenExitTest, BadFlagExitsTwo) {

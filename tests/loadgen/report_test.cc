@@ -128,6 +128,37 @@ TEST_F(ReportTest, AFailingVerdictNamesTheAccountInTextAndJson) {
   EXPECT_EQ(Field(first, "actual").number_value(), 70);
 }
 
+TEST(DecideVerdictTest, IndeterminateShareAboveTheLimitIsInconclusive) {
+  InvariantReport invariant;
+  invariant.outcomes = {98, 0, 2};
+  invariant.indeterminate_max = 0.01;
+  DecideVerdict("", invariant);
+  EXPECT_DOUBLE_EQ(invariant.indeterminate_share, 0.02);
+  EXPECT_STREQ(VerdictName(invariant), "INCONCLUSIVE");
+  EXPECT_TRUE(absl::StrContains(FormatInvariant(invariant), "2.00%"));
+}
+
+TEST(DecideVerdictTest, ShareAtTheLimitPasses) {
+  InvariantReport invariant;
+  invariant.outcomes = {99, 0, 1};
+  invariant.indeterminate_max = 0.01;
+  DecideVerdict("", invariant);
+  EXPECT_STREQ(VerdictName(invariant), "PASS");
+}
+
+TEST(DecideVerdictTest, UnreadableBalancesAreInconclusiveAndAViolationFails) {
+  InvariantReport unread;
+  DecideVerdict("connection refused", unread);
+  EXPECT_STREQ(VerdictName(unread), "INCONCLUSIVE");
+  EXPECT_FALSE(unread.balances_read);
+  InvariantReport failed;
+  failed.pass = false;
+  failed.outcomes = {0, 0, 10};
+  failed.indeterminate_max = 0.01;
+  DecideVerdict("", failed);
+  EXPECT_STREQ(VerdictName(failed), "FAIL");
+}
+
 TEST_F(ReportTest, HtmlIsSelfContainedAndShowsTheVerdictAndCharts) {
   Ledger ledger({80, 0});
   ledger.RecordWithdraw(0, 30, Outcome::kApplied);

@@ -119,6 +119,21 @@ class BatchServerTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<BankClient> client_;
 };
 
+// ApplyBatch remembers no request ids, so it refuses one rather than
+// pretend to be idempotent; the operation changes nothing.
+TEST_P(BatchServerTest, RequestIdInsideABatchIsRefused) {
+  BatchOperation deposit = DepositOp("a", 5);
+  deposit.mutable_deposit()->set_request_id("batch-id-1");
+  Reply<ApplyBatchResponse> reply = Apply({deposit}, /*atomic=*/false);
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  ASSERT_EQ(reply.response.results_size(), 1);
+  EXPECT_EQ(reply.response.results(0).status().code(),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(reply.response.results(0).status().message(),
+              HasSubstr("request_id"));
+  EXPECT_EQ(Balance("a"), 100);
+}
+
 TEST_P(BatchServerTest, NonAtomicBatchAnswersEachOperationInOrder) {
   BatchOperation unset;  // No operation at all.
   Reply<ApplyBatchResponse> reply = Apply(

@@ -83,6 +83,10 @@ TEST(ServerFlagsTest, BadValuesExitTwoNamingTheFlag) {
       {"--postgres_pipeline_depth=0", "--postgres_pipeline_depth"},
       {"--postgres_pipeline_depth=65537", "--postgres_pipeline_depth"},
       {"--reload_interval=0s", "--reload_interval"},
+      {"--request_id_ttl=0s", "--request_id_ttl"},
+      {"--request_id_ttl=721h", "--request_id_ttl"},
+      {"--request_ids_max=0", "--request_ids_max"},
+      {"--request_ids_max=100000001", "--request_ids_max"},
   };
   for (const auto& [flag, named] : cases) {
     std::string stderr_text;

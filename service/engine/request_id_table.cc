@@ -1,0 +1,127 @@
+#include "service/engine/request_id_table.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "service/engine/check.h"
+
+namespace bank {
+namespace {
+
+bool SameParameters(const Operation& first, const Operation& repeat) {
+  return first.kind == repeat.kind && first.account_id == repeat.account_id &&
+         first.to_account_id == repeat.to_account_id &&
+         first.amount == repeat.amount;
+}
+
+std::string Describe(const Operation& operation) {
+  std::string text =
+      absl::StrCat(OperationKindName(operation.kind), " of ", operation.amount,
+                   " on '", operation.account_id, "'");
+  if (operation.kind == OperationKind::kTransfer) {
+    absl::StrAppend(&text, " to '", operation.to_account_id, "'");
+  }
+  return text;
+}
+
+}  // namespace
+
+bool IsRememberedOutcome(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
+RequestIdTable::RequestIdTable(RequestIdOptions options)
+    : options_(std::move(options)) {
+  BANK_CHECK(options_.entries_max > 0);
+}
+
+absl::Time RequestIdTable::Now() const {
+  return options_.clock ? options_.clock() : absl::Now();
+}
+
+void RequestIdTable::ExpireLocked(absl::Time now) {
+  mu_.AssertHeld();
+  while (!remembered_order_.empty()) {
+    const std::string* key = remembered_order_.front();
+    auto it = entries_.find(*key);
+    BANK_CHECK(it != entries_.end() && it->second.remembered);
+    if (now - it->second.remembered_at < options_.ttl) break;
+    remembered_order_.pop_front();
+    entries_.erase(it);
+  }
+}
+
+RequestIdTable::Claim RequestIdTable::ClaimId(const Operation& operation,
+                                              OperationDone* done) {
+  absl::MutexLock lock(&mu_);
+  ExpireLocked(Now());
+  auto it = entries_.find(operation.request_id);
+  if (it != entries_.end()) {
+    Entry& entry = it->second;
+    if (!SameParameters(entry.operation, operation)) {
+      return {ClaimKind::kAnswered,
+              absl::InvalidArgumentError(
+                  absl::StrCat("request_id '", operation.request_id,
+                               "' was already used for another operation (",
+                               Describe(entry.operation), "); this request is ",
+                               Describe(operation),
+                               ". Use a new request_id for a new operation"))};
+    }
+    if (entry.remembered) return {ClaimKind::kAnswered, entry.outcome};
+    entry.waiters.push_back(std::move(*done));
+    return {ClaimKind::kAttached, OperationResult{}};
+  }
+  if (entries_.size() >= options_.entries_max) {
+    if (remembered_order_.empty()) {
+      return {ClaimKind::kAnswered,
+              absl::ResourceExhaustedError(absl::StrCat(
+                  "all ", options_.entries_max,
+                  " request ids (--request_ids_max) belong to operations "
+                  "still in flight; retry later"))};
+    }
+    entries_.erase(*remembered_order_.front());
+    remembered_order_.pop_front();
+  }
+  Entry entry;
+  entry.operation = operation;
+  entry.operation.request_id.clear();
+  entries_.emplace(operation.request_id, std::move(entry));
+  return {ClaimKind::kFirst, OperationResult{}};
+}
+
+std::vector<OperationDone> RequestIdTable::Finish(
+    const std::string& request_id,
+    const absl::StatusOr<OperationResult>& outcome) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(request_id);
+  BANK_CHECK(it != entries_.end() && !it->second.remembered);
+  std::vector<OperationDone> waiters = std::move(it->second.waiters);
+  if (!IsRememberedOutcome(outcome.status())) {
+    entries_.erase(it);
+    return waiters;
+  }
+  it->second.waiters.clear();
+  it->second.waiters.shrink_to_fit();
+  it->second.remembered = true;
+  it->second.outcome = outcome;
+  it->second.remembered_at = Now();
+  remembered_order_.push_back(&it->first);
+  return waiters;
+}
+
+size_t RequestIdTable::Size() const {
+  absl::MutexLock lock(&mu_);
+  return entries_.size();
+}
+
+}  // namespace bank
