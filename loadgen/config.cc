@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include "absl/algorithm/container.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -60,6 +62,16 @@ absl::Status FillScenario(const FlagValues& flags, LoadgenConfig& config) {
                                 "' (choose load or article)"));
   }
   if (flags.target.empty()) return Invalid("target", "must not be empty");
+  // Any gRPC target is allowed (dns:///..., unix:...); a numeric port at
+  // the end must be one, so that 70000 is refused rather than wrapped.
+  const size_t colon = flags.target.rfind(':');
+  const std::string port =
+      colon == std::string::npos ? "" : flags.target.substr(colon + 1);
+  uint64_t port_number = 0;
+  if (!port.empty() && absl::c_all_of(port, absl::ascii_isdigit) &&
+      (!absl::SimpleAtoi(port, &port_number) || port_number > 65535)) {
+    return Invalid("target", absl::StrCat("port ", port, " is not in 0-65535"));
+  }
   config.target = flags.target;
   return absl::OkStatus();
 }

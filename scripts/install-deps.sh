@@ -17,7 +17,7 @@ packages=(
   librocksdb-dev                     # durable balances (--data_dir)
   libgtest-dev libgmock-dev          # GoogleTest
   libbenchmark-dev                   # Google Benchmark
-  clang libclang-rt-14-dev           # -Wthread-safety and the sanitizers
+  clang libclang-rt-14-dev           # -Wthread-safety, sanitizers, libFuzzer
   python3                            # JSON checks in tests and scripts
   openssl                            # throwaway CA and certificates in the TLS tests
   chromium                           # renders bank_loadgen --html in a test

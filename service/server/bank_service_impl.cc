@@ -5,64 +5,58 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "service/engine/operation.h"
 #include "service/server/grpc_status.h"
 
 namespace bank {
 namespace {
 
-// A log line holds at most two account ids, an actor, an int64 and a short
-// tag; under PIPE_BUF, one write(2) to a pipe is atomic, so concurrent lines
-// never interleave.
+// A log line holds at most two account ids, an actor (each escaped, so at
+// most kLogEscapeExpansionMax times longer), an int64 and a short tag; under
+// PIPE_BUF, one write(2) to a pipe is atomic, so concurrent lines never
+// interleave.
+constexpr size_t kLogEscapeExpansionMax = 4;  // One byte -> "\xHH".
 constexpr size_t kLogLineBytesMax =
-    2 * kAccountIdBytesMax + kActorBytesMax + 64;
+    kLogEscapeExpansionMax * (2 * kAccountIdBytesMax + kActorBytesMax) + 64;
 static_assert(kLogLineBytesMax <= PIPE_BUF);
 
 // Submit runs `operation` on `engine` and finishes the RPC from its
-// completion: on success `fill` writes the response (and the log line is
-// written), then Finish carries the operation's status. `actor` lives in the
-// request, which stays valid until Finish. `metrics` (nullable) sees the RPC
-// start here and finish in FinishRpc.
-template <typename Request, typename Fill>
+// completion: on success `fill` writes the response, `sink` runs (and the
+// log line is written), then Finish carries the operation's status.
+// `actor` lives in the request, which stays valid until Finish.
+template <typename Fill>
 grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
-                                 MethodMetrics* metrics,
+                                 RpcTiming timing,
                                  grpc::CallbackServerContext* context,
-                                 const Request& request,
                                  const std::string& actor, Operation operation,
-                                 Fill fill) {
+                                 Fill fill, ResponseSink sink) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const std::chrono::steady_clock::time_point started =
-      metrics != nullptr ? metrics->Started()
-                         : std::chrono::steady_clock::time_point();
-  // The server's own cap is ApplyBatch's; a single operation keeps 4 KiB.
-  const absl::Status size_status = CheckRequestSize(request.ByteSizeLong());
-  if (!size_status.ok()) {
-    FinishRpc(reactor, metrics, started, ToGrpcStatus(size_status));
-    return reactor;
-  }
   const absl::Status actor_status = ValidateActor(actor);
   if (!actor_status.ok()) {
-    FinishRpc(reactor, metrics, started, ToGrpcStatus(actor_status));
+    FinishRpc(reactor, timing, ToGrpcStatus(actor_status));
     return reactor;
   }
   std::string log_line =
       log_ops ? FormatOperationLogLine(operation, actor) : std::string();
-  engine.Execute(std::move(operation),
-                 [reactor, metrics, started, fill = std::move(fill),
-                  log_line = std::move(log_line)](
-                     absl::StatusOr<OperationResult> result) mutable {
-                   if (result.ok()) {
-                     fill(*result);
-                     // A replay of a remembered outcome applied nothing.
-                     if (!result->replayed) WriteLogLine(log_line);
-                   }
-                   FinishRpc(reactor, metrics, started,
-                             ToGrpcStatus(result.status()));
-                 });
+  engine.Execute(
+      std::move(operation),
+      [reactor, timing, fill = std::move(fill), log_line = std::move(log_line),
+       sink = std::move(sink)](absl::StatusOr<OperationResult> result) mutable {
+        if (result.ok()) {
+          fill(*result);
+          if (sink) sink();
+          // A replay of a remembered outcome applied nothing.
+          if (!result->replayed) WriteLogLine(log_line);
+        }
+        FinishRpc(reactor, timing, ToGrpcStatus(result.status()));
+      });
   return reactor;
 }
 
@@ -71,14 +65,86 @@ const std::string& NoActor() {
   return *empty;
 }
 
+// RawCall holds a raw call's parsed request and typed response until the
+// RPC is answered.
+template <typename Request, typename Response>
+struct RawCall {
+  Request request;
+  Response response;
+};
+
+// ServeRaw starts the RPC's metrics, refuses a single-operation request
+// over kRequestBytesMax (`size_capped`; the server's own cap is ApplyBatch's,
+// kBatchRequestBytesMax) before parsing it, parses `request_bytes` and
+// hands the typed request to `handle` (a BankServiceImpl::Handle* method),
+// whose sink serializes the typed response into `response_bytes` before
+// Finish.
+template <typename Request, typename Response, typename Handle>
+grpc::ServerUnaryReactor* ServeRaw(grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request_bytes,
+                                   grpc::ByteBuffer* response_bytes,
+                                   MethodMetrics* metrics, bool size_capped,
+                                   Handle handle) {
+  RpcTiming timing;
+  timing.metrics = metrics;
+  if (metrics != nullptr) timing.started = metrics->Started();
+  if (size_capped && request_bytes != nullptr && request_bytes->Valid()) {
+    const absl::Status size_status = CheckRequestSize(request_bytes->Length());
+    if (!size_status.ok()) {
+      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+      FinishRpc(reactor, timing, ToGrpcStatus(size_status));
+      return reactor;
+    }
+  }
+  auto call = std::make_shared<RawCall<Request, Response>>();
+  const absl::Status parsed = ParseRequest(request_bytes, call->request);
+  if (!parsed.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    FinishRpc(reactor, timing, ToGrpcStatus(parsed));
+    return reactor;
+  }
+  Request* request = &call->request;
+  Response* response = &call->response;
+  return handle(context, request, response, timing,
+                [call = std::move(call), response_bytes] {
+                  bool own_buffer = false;
+                  grpc::GenericSerialize<grpc::ProtoBufferWriter, Response>(
+                      call->response, response_bytes, &own_buffer);
+                });
+}
+
 }  // namespace
 
-// FinishRpc records the RPC in `metrics` (if any) and finishes it.
-void FinishRpc(grpc::ServerUnaryReactor* reactor, MethodMetrics* metrics,
-               std::chrono::steady_clock::time_point started,
+// FinishRpc records the RPC in `timing.metrics` (if any) and finishes it.
+void FinishRpc(grpc::ServerUnaryReactor* reactor, const RpcTiming& timing,
                const grpc::Status& status) {
-  if (metrics != nullptr) metrics->Finished(started, status.error_code());
+  if (timing.metrics != nullptr) {
+    timing.metrics->Finished(timing.started, status.error_code());
+  }
   reactor->Finish(status);
+}
+
+absl::Status ParseRequest(const grpc::ByteBuffer* bytes,
+                          google::protobuf::Message& request) {
+  const std::string& name = request.GetDescriptor()->full_name();
+  if (bytes == nullptr || !bytes->Valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request could not be parsed as ", name, ": no message received"));
+  }
+  // GenericDeserialize consumes the buffer; copying one only takes a
+  // reference to its slices.
+  grpc::ByteBuffer copy(*bytes);
+  const grpc::Status status =
+      grpc::GenericDeserialize<grpc::ProtoBufferReader,
+                               google::protobuf::Message>(&copy, &request);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request could not be parsed as ", name,
+        ": the bytes are not a valid protobuf encoding of it",
+        status.error_message().empty() ? "" : " (", status.error_message(),
+        status.error_message().empty() ? "" : ")"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateActor(const std::string& actor) {
@@ -86,6 +152,16 @@ absl::Status ValidateActor(const std::string& actor) {
     return absl::InvalidArgumentError(absl::StrCat("actor is ", actor.size(),
                                                    " bytes long; the limit is ",
                                                    kActorBytesMax));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRequestSize(size_t request_bytes) {
+  if (request_bytes > static_cast<size_t>(kRequestBytesMax)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request is ", request_bytes,
+                     " bytes; this RPC takes at most ", kRequestBytesMax,
+                     " (ApplyBatch takes up to ", kBatchRequestBytesMax, ")"));
   }
   return absl::OkStatus();
 }
@@ -102,30 +178,54 @@ void WriteLogLine(const std::string& line) {
   } while (written < 0 && errno == EINTR);
 }
 
-absl::Status CheckRequestSize(size_t request_bytes) {
-  if (request_bytes > static_cast<size_t>(kRequestBytesMax)) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("request is ", request_bytes,
-                     " bytes; this RPC takes at most ", kRequestBytesMax,
-                     " (ApplyBatch takes up to ", kBatchRequestBytesMax, ")"));
+std::string EscapeLogField(absl::string_view field) {
+  std::string escaped;
+  escaped.reserve(field.size());
+  for (size_t i = 0; i < field.size(); ++i) {
+    const unsigned char byte = static_cast<unsigned char>(field[i]);
+    // U+0080..U+009F (UTF-8 C2 80..C2 9F) are the C1 controls: a terminal
+    // reads U+009B as CSI, the start of an escape sequence.
+    const bool c1_control = byte == 0xC2 && i + 1 < field.size() &&
+                            static_cast<unsigned char>(field[i + 1]) >= 0x80 &&
+                            static_cast<unsigned char>(field[i + 1]) <= 0x9F;
+    if (byte == '\\') {
+      escaped += "\\\\";
+    } else if (byte == '\n') {
+      escaped += "\\n";
+    } else if (byte == '\r') {
+      escaped += "\\r";
+    } else if (byte == '\t') {
+      escaped += "\\t";
+    } else if (byte < 0x20 || byte == 0x7F) {
+      escaped += absl::StrCat("\\x", absl::Hex(byte, absl::kZeroPad2));
+    } else if (c1_control) {
+      ++i;
+      escaped += absl::StrCat(
+          "\\xc2\\x",
+          absl::Hex(static_cast<unsigned char>(field[i]), absl::kZeroPad2));
+    } else {
+      escaped += static_cast<char>(byte);
+    }
   }
-  return absl::OkStatus();
+  return escaped;
 }
 
 std::string FormatOperationLogLine(const Operation& operation,
                                    const std::string& actor) {
-  const std::string by = actor.empty() ? "" : absl::StrCat(" ", actor);
+  const std::string by =
+      actor.empty() ? "" : absl::StrCat(" ", EscapeLogField(actor));
   switch (operation.kind) {
     case OperationKind::kOpen:
       return absl::StrCat("[open] ", operation.amount, " ",
-                          operation.account_id, "\n");
+                          EscapeLogField(operation.account_id), "\n");
     case OperationKind::kDeposit:
       return absl::StrCat("[+] ", operation.amount, by, "\n");
     case OperationKind::kWithdraw:
       return absl::StrCat("[-] ", operation.amount, by, "\n");
     case OperationKind::kTransfer:
-      return absl::StrCat("[→] ", operation.amount, " ", operation.account_id,
-                          "->", operation.to_account_id, by, "\n");
+      return absl::StrCat("[→] ", operation.amount, " ",
+                          EscapeLogField(operation.account_id), "->",
+                          EscapeLogField(operation.to_account_id), by, "\n");
     case OperationKind::kGetBalance:
       return "";
   }
@@ -141,71 +241,172 @@ MethodMetrics* BankServiceImpl::Metrics(RpcMethod method) const {
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
-    grpc::CallbackServerContext* context,
-    const bank::v1::OpenAccountRequest* request,
-    bank::v1::OpenAccountResponse* response) {
-  Operation operation{OperationKind::kOpen, request->account_id(), "",
-                      request->initial_balance(), request->request_id()};
-  return Submit(
-      engine_, options_.log_ops, Metrics(RpcMethod::kOpenAccount), context,
-      *request, NoActor(), std::move(operation),
-      [request, response](const OperationResult& result) {
-        response->mutable_account()->set_account_id(request->account_id());
-        response->mutable_account()->set_balance(result.balance);
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::OpenAccountRequest, bank::v1::OpenAccountResponse>(
+      context, request, response, Metrics(RpcMethod::kOpenAccount),
+      /*size_capped=*/true,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             RpcTiming timing, ResponseSink sink) {
+        return HandleOpenAccount(c, typed_request, typed_response, timing,
+                                 std::move(sink));
       });
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
-    grpc::CallbackServerContext* context,
-    const bank::v1::DepositRequest* request,
-    bank::v1::DepositResponse* response) {
-  Operation operation{OperationKind::kDeposit, request->account_id(), "",
-                      request->amount(), request->request_id()};
-  return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kDeposit),
-                context, *request, request->actor(), std::move(operation),
-                [response](const OperationResult& result) {
-                  response->set_balance(result.balance);
-                });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::DepositRequest, bank::v1::DepositResponse>(
+      context, request, response, Metrics(RpcMethod::kDeposit),
+      /*size_capped=*/true,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             RpcTiming timing, ResponseSink sink) {
+        return HandleDeposit(c, typed_request, typed_response, timing,
+                             std::move(sink));
+      });
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Withdraw(
-    grpc::CallbackServerContext* context,
-    const bank::v1::WithdrawRequest* request,
-    bank::v1::WithdrawResponse* response) {
-  Operation operation{OperationKind::kWithdraw, request->account_id(), "",
-                      request->amount(), request->request_id()};
-  return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kWithdraw),
-                context, *request, request->actor(), std::move(operation),
-                [response](const OperationResult& result) {
-                  response->set_balance(result.balance);
-                });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::WithdrawRequest, bank::v1::WithdrawResponse>(
+      context, request, response, Metrics(RpcMethod::kWithdraw),
+      /*size_capped=*/true,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             RpcTiming timing, ResponseSink sink) {
+        return HandleWithdraw(c, typed_request, typed_response, timing,
+                              std::move(sink));
+      });
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Transfer(
-    grpc::CallbackServerContext* context,
-    const bank::v1::TransferRequest* request,
-    bank::v1::TransferResponse* response) {
-  Operation operation{OperationKind::kTransfer, request->from_account_id(),
-                      request->to_account_id(), request->amount(),
-                      request->request_id()};
-  return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kTransfer),
-                context, *request, request->actor(), std::move(operation),
-                [response](const OperationResult& result) {
-                  response->set_from_balance(result.balance);
-                  response->set_to_balance(result.to_balance);
-                });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::TransferRequest, bank::v1::TransferResponse>(
+      context, request, response, Metrics(RpcMethod::kTransfer),
+      /*size_capped=*/true,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             RpcTiming timing, ResponseSink sink) {
+        return HandleTransfer(c, typed_request, typed_response, timing,
+                              std::move(sink));
+      });
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::GetBalance(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::GetBalanceRequest, bank::v1::GetBalanceResponse>(
+      context, request, response, Metrics(RpcMethod::kGetBalance),
+      /*size_capped=*/true,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             RpcTiming timing, ResponseSink sink) {
+        return HandleGetBalance(c, typed_request, typed_response, timing,
+                                std::move(sink));
+      });
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::ApplyBatch(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return ServeRaw<bank::v1::ApplyBatchRequest, bank::v1::ApplyBatchResponse>(
+      context, request, response, Metrics(RpcMethod::kApplyBatch),
+      /*size_capped=*/false,
+      [this](auto* c, auto* typed_request, auto* typed_response,
+             RpcTiming timing, ResponseSink sink) {
+        return HandleApplyBatch(c, typed_request, typed_response, timing,
+                                std::move(sink));
+      });
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleOpenAccount(
+    grpc::CallbackServerContext* context,
+    const bank::v1::OpenAccountRequest* request,
+    bank::v1::OpenAccountResponse* response, RpcTiming timing,
+    ResponseSink sink) {
+  if (options_.open_account_limiter != nullptr &&
+      !options_.open_account_limiter->TryAcquire(context->peer(),
+                                                 absl::Now())) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    FinishRpc(
+        reactor, timing,
+        ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+            "too many OpenAccount calls from this address (limit ",
+            options_.open_account_limiter->rate().rps, "/s, bursts of ",
+            options_.open_account_limiter->rate().burst, "); retry later"))));
+    return reactor;
+  }
+  Operation operation{OperationKind::kOpen, request->account_id(), "",
+                      request->initial_balance(), request->request_id()};
+  return Submit(
+      engine_, options_.log_ops, timing, context, NoActor(),
+      std::move(operation),
+      [request, response](const OperationResult& result) {
+        response->mutable_account()->set_account_id(request->account_id());
+        response->mutable_account()->set_balance(result.balance);
+      },
+      std::move(sink));
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleDeposit(
+    grpc::CallbackServerContext* context,
+    const bank::v1::DepositRequest* request,
+    bank::v1::DepositResponse* response, RpcTiming timing, ResponseSink sink) {
+  Operation operation{OperationKind::kDeposit, request->account_id(), "",
+                      request->amount(), request->request_id()};
+  return Submit(
+      engine_, options_.log_ops, timing, context, request->actor(),
+      std::move(operation),
+      [response](const OperationResult& result) {
+        response->set_balance(result.balance);
+      },
+      std::move(sink));
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleWithdraw(
+    grpc::CallbackServerContext* context,
+    const bank::v1::WithdrawRequest* request,
+    bank::v1::WithdrawResponse* response, RpcTiming timing, ResponseSink sink) {
+  Operation operation{OperationKind::kWithdraw, request->account_id(), "",
+                      request->amount(), request->request_id()};
+  return Submit(
+      engine_, options_.log_ops, timing, context, request->actor(),
+      std::move(operation),
+      [response](const OperationResult& result) {
+        response->set_balance(result.balance);
+      },
+      std::move(sink));
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleTransfer(
+    grpc::CallbackServerContext* context,
+    const bank::v1::TransferRequest* request,
+    bank::v1::TransferResponse* response, RpcTiming timing, ResponseSink sink) {
+  Operation operation{OperationKind::kTransfer, request->from_account_id(),
+                      request->to_account_id(), request->amount(),
+                      request->request_id()};
+  return Submit(
+      engine_, options_.log_ops, timing, context, request->actor(),
+      std::move(operation),
+      [response](const OperationResult& result) {
+        response->set_from_balance(result.balance);
+        response->set_to_balance(result.to_balance);
+      },
+      std::move(sink));
+}
+
+grpc::ServerUnaryReactor* BankServiceImpl::HandleGetBalance(
     grpc::CallbackServerContext* context,
     const bank::v1::GetBalanceRequest* request,
-    bank::v1::GetBalanceResponse* response) {
+    bank::v1::GetBalanceResponse* response, RpcTiming timing,
+    ResponseSink sink) {
   Operation operation{OperationKind::kGetBalance, request->account_id(), "", 0};
-  return Submit(engine_, options_.log_ops, Metrics(RpcMethod::kGetBalance),
-                context, *request, NoActor(), std::move(operation),
-                [response](const OperationResult& result) {
-                  response->set_balance(result.balance);
-                });
+  return Submit(
+      engine_, options_.log_ops, timing, context, NoActor(),
+      std::move(operation),
+      [response](const OperationResult& result) {
+        response->set_balance(result.balance);
+      },
+      std::move(sink));
 }
 
 }  // namespace bank

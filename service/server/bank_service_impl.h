@@ -30,7 +30,11 @@
 // kBatchRequestBytesMax (sized for kBatchOperationsMax operations of
 // kBatchOperationBytesMax each), which only ApplyBatch needs; every single-
 // operation handler refuses a request over kRequestBytesMax itself, with
-// RESOURCE_EXHAUSTED, before anything applies.
+// RESOURCE_EXHAUSTED, from the received message's length, before parsing.
+//
+// Metrics: every path that finishes an RPC goes through FinishRpc, so the
+// refusals made before the engine (size, parse, actor, OpenAccount's
+// per-address limit) are counted by method and code like any other answer.
 //
 // Thread safety: handlers run on many gRPC threads at once; the class has no
 // mutable state of its own, and the engine is thread-safe by contract.
@@ -40,13 +44,16 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "bank/v1/bank.grpc.pb.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/batch.h"
 #include "service/server/metrics.h"
+#include "service/server/peer_rate_limiter.h"
 
 namespace bank {
 
@@ -64,7 +71,33 @@ inline constexpr int kBatchOperationBytesMax = 1024;
 inline constexpr int kBatchRequestBytesMax =
     static_cast<int>(kBatchOperationsMax) * kBatchOperationBytesMax + 1024;
 
-class BankServiceImpl final : public bank::v1::BankService::CallbackService {
+// RawMethods: every BankService method registered with a raw (ByteBuffer)
+// callback handler, so that BankServiceImpl parses requests itself. gRPC
+// 1.51's typed callback handler answers a request that does not parse with
+// UNIMPLEMENTED and an empty message (server_callback_handlers.h: its
+// UnimplementedUnaryReactor), which tells a client the method does not
+// exist; parsing here lets it answer INVALID_ARGUMENT saying so instead.
+using RawMethods = bank::v1::BankService::WithRawCallbackMethod_OpenAccount<
+    bank::v1::BankService::WithRawCallbackMethod_Deposit<
+        bank::v1::BankService::WithRawCallbackMethod_Withdraw<
+            bank::v1::BankService::WithRawCallbackMethod_Transfer<
+                bank::v1::BankService::WithRawCallbackMethod_GetBalance<
+                    bank::v1::BankService::WithRawCallbackMethod_ApplyBatch<
+                        bank::v1::BankService::Service>>>>>>;
+
+// ResponseSink: run on success after the response is filled and before
+// Finish (the raw methods serialize the response there); it also owns the
+// request and response of a raw call, released when the RPC is answered.
+using ResponseSink = std::function<void()>;
+
+// RpcTiming: the method's instruments (nullptr without metrics) and when
+// the RPC started, for FinishRpc.
+struct RpcTiming {
+  MethodMetrics* metrics = nullptr;
+  std::chrono::steady_clock::time_point started;
+};
+
+class BankServiceImpl final : public RawMethods {
  public:
   struct Options {
     bool log_ops = false;  // One stdout line per applied operation.
@@ -72,44 +105,82 @@ class BankServiceImpl final : public bank::v1::BankService::CallbackService {
     // latency and the RPCs in flight; nullptr: no metrics. Not owned; must
     // outlive the service.
     RpcMetrics* metrics = nullptr;
+    // open_account_limiter, when set (not owned; outlives the service),
+    // must grant each OpenAccount a token for the caller's address, else
+    // the call answers RESOURCE_EXHAUSTED without reaching the engine.
+    PeerRateLimiter* open_account_limiter = nullptr;
   };
 
   // `engine` is not owned and must outlive the service, and every RPC: shut
   // the gRPC server down before the engine.
   BankServiceImpl(AccountEngine& engine, Options options);
 
-  grpc::ServerUnaryReactor* OpenAccount(
-      grpc::CallbackServerContext* context,
-      const bank::v1::OpenAccountRequest* request,
-      bank::v1::OpenAccountResponse* response) override;
-  grpc::ServerUnaryReactor* Deposit(
-      grpc::CallbackServerContext* context,
-      const bank::v1::DepositRequest* request,
-      bank::v1::DepositResponse* response) override;
-  grpc::ServerUnaryReactor* Withdraw(
-      grpc::CallbackServerContext* context,
-      const bank::v1::WithdrawRequest* request,
-      bank::v1::WithdrawResponse* response) override;
-  grpc::ServerUnaryReactor* Transfer(
-      grpc::CallbackServerContext* context,
-      const bank::v1::TransferRequest* request,
-      bank::v1::TransferResponse* response) override;
-  grpc::ServerUnaryReactor* GetBalance(
-      grpc::CallbackServerContext* context,
-      const bank::v1::GetBalanceRequest* request,
-      bank::v1::GetBalanceResponse* response) override;
-  grpc::ServerUnaryReactor* ApplyBatch(
-      grpc::CallbackServerContext* context,
-      const bank::v1::ApplyBatchRequest* request,
-      bank::v1::ApplyBatchResponse* response) override;
+  grpc::ServerUnaryReactor* OpenAccount(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Deposit(grpc::CallbackServerContext* context,
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Withdraw(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Transfer(grpc::CallbackServerContext* context,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetBalance(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ApplyBatch(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
 
  private:
   // Metrics answers `method`'s instruments, or nullptr without metrics.
   MethodMetrics* Metrics(RpcMethod method) const;
 
+  // The handlers proper, on parsed requests; `timing` is the RPC's (the raw
+  // method started it), `sink` as ResponseSink says.
+  grpc::ServerUnaryReactor* HandleOpenAccount(
+      grpc::CallbackServerContext* context,
+      const bank::v1::OpenAccountRequest* request,
+      bank::v1::OpenAccountResponse* response, RpcTiming timing,
+      ResponseSink sink);
+  grpc::ServerUnaryReactor* HandleDeposit(
+      grpc::CallbackServerContext* context,
+      const bank::v1::DepositRequest* request,
+      bank::v1::DepositResponse* response, RpcTiming timing, ResponseSink sink);
+  grpc::ServerUnaryReactor* HandleWithdraw(
+      grpc::CallbackServerContext* context,
+      const bank::v1::WithdrawRequest* request,
+      bank::v1::WithdrawResponse* response, RpcTiming timing,
+      ResponseSink sink);
+  grpc::ServerUnaryReactor* HandleTransfer(
+      grpc::CallbackServerContext* context,
+      const bank::v1::TransferRequest* request,
+      bank::v1::TransferResponse* response, RpcTiming timing,
+      ResponseSink sink);
+  grpc::ServerUnaryReactor* HandleGetBalance(
+      grpc::CallbackServerContext* context,
+      const bank::v1::GetBalanceRequest* request,
+      bank::v1::GetBalanceResponse* response, RpcTiming timing,
+      ResponseSink sink);
+  // HandleApplyBatch: batch_service.cc.
+  grpc::ServerUnaryReactor* HandleApplyBatch(
+      grpc::CallbackServerContext* context,
+      const bank::v1::ApplyBatchRequest* request,
+      bank::v1::ApplyBatchResponse* response, RpcTiming timing,
+      ResponseSink sink);
+
   AccountEngine& engine_;
   const Options options_;
 };
+
+// ParseRequest parses `bytes` (a received gRPC message) as `request`;
+// answers kInvalidArgument "request could not be parsed as bank.v1.X:
+// ..." when it is not a valid X (truncated, bad wire type, invalid UTF-8
+// in a string field, missing message).
+absl::Status ParseRequest(const grpc::ByteBuffer* bytes,
+                          google::protobuf::Message& request);
 
 // ValidateActor answers kInvalidArgument when `actor` is over
 // kActorBytesMax bytes, OK otherwise (empty is allowed: the actor is only
@@ -120,18 +191,27 @@ absl::Status ValidateActor(const std::string& actor);
 // request of `request_bytes` is over kRequestBytesMax, OK otherwise.
 absl::Status CheckRequestSize(size_t request_bytes);
 
-// FinishRpc records the RPC in `metrics` (nullable) as finished with
+// FinishRpc records the RPC in `timing.metrics` (nullable) as finished with
 // `status`, then finishes it: every handler's one way to Finish.
-void FinishRpc(grpc::ServerUnaryReactor* reactor, MethodMetrics* metrics,
-               std::chrono::steady_clock::time_point started,
+void FinishRpc(grpc::ServerUnaryReactor* reactor, const RpcTiming& timing,
                const grpc::Status& status);
 
 // WriteLogLine writes `line` (under PIPE_BUF bytes) to stdout in one
 // write(2); a failed write is dropped.
 void WriteLogLine(const std::string& line);
 
+// EscapeLogField answers `field` (untrusted client bytes) safe to print on
+// one line of a terminal: backslash becomes "\\", newline "\n", carriage
+// return "\r", tab "\t", every other C0 control and DEL "\xHH", and the
+// UTF-8 encoding of a C1 control (U+0080..U+009F) "\xc2\xHH". Other bytes,
+// including the rest of UTF-8, pass unchanged, so names stay readable.
+// The result is at most 4 times as long as `field`.
+std::string EscapeLogField(absl::string_view field);
+
 // FormatOperationLogLine answers the --log_ops line for an applied
 // operation, ending in '\n', or "" for operations that are not logged.
+// Every client-supplied field (account ids, actor) goes through
+// EscapeLogField, so one operation is always exactly one line.
 std::string FormatOperationLogLine(const Operation& operation,
                                    const std::string& actor);
 

@@ -167,18 +167,15 @@ void LogBatch(const std::vector<Operation>& operations,
 
 }  // namespace
 
-grpc::ServerUnaryReactor* BankServiceImpl::ApplyBatch(
+grpc::ServerUnaryReactor* BankServiceImpl::HandleApplyBatch(
     grpc::CallbackServerContext* context,
     const bank::v1::ApplyBatchRequest* request,
-    bank::v1::ApplyBatchResponse* response) {
+    bank::v1::ApplyBatchResponse* response, RpcTiming timing,
+    ResponseSink sink) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  MethodMetrics* metrics = Metrics(RpcMethod::kApplyBatch);
-  const std::chrono::steady_clock::time_point started =
-      metrics != nullptr ? metrics->Started()
-                         : std::chrono::steady_clock::time_point();
   const size_t count = static_cast<size_t>(request->operations_size());
   if (absl::Status size = ValidateBatchSize(count); !size.ok()) {
-    FinishRpc(reactor, metrics, started, ToGrpcStatus(size));
+    FinishRpc(reactor, timing, ToGrpcStatus(size));
     return reactor;
   }
   std::vector<Operation> operations;
@@ -202,11 +199,11 @@ grpc::ServerUnaryReactor* BankServiceImpl::ApplyBatch(
   if (log_ops) logged = std::make_shared<std::vector<Operation>>(operations);
   engine_.ExecuteBatch(
       std::move(operations), atomic,
-      [reactor, metrics, started, request, response, atomic,
-       refused = std::move(refused), logged = std::move(logged)](
-          absl::StatusOr<BatchResults> outcome) mutable {
+      [reactor, timing, request, response, atomic, refused = std::move(refused),
+       logged = std::move(logged),
+       sink = std::move(sink)](absl::StatusOr<BatchResults> outcome) mutable {
         if (!outcome.ok()) {
-          FinishRpc(reactor, metrics, started, ToGrpcStatus(outcome.status()));
+          FinishRpc(reactor, timing, ToGrpcStatus(outcome.status()));
           return;
         }
         BatchResults& results = *outcome;
@@ -226,8 +223,9 @@ grpc::ServerUnaryReactor* BankServiceImpl::ApplyBatch(
           FillResult(request->operations(static_cast<int>(i)), results[i],
                      *out->Add());
         }
+        if (sink) sink();
         if (logged != nullptr) LogBatch(*logged, *request, results);
-        FinishRpc(reactor, metrics, started, grpc::Status::OK);
+        FinishRpc(reactor, timing, grpc::Status::OK);
       });
   return reactor;
 }

@@ -6,6 +6,7 @@
 // unknown flag). See docs/SERVER.md for the flag table and examples.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -24,16 +25,25 @@
 #include "absl/time/time.h"
 #include "service/engine/engine_factory.h"
 #include "service/engine/process_tuning.h"
+#include "service/server/connection_listener.h"
 #include "service/server/metrics_http.h"
+#include "service/server/peer_rate_limiter.h"
+#include "service/server/protobuf_log.h"
 #include "service/server/server_engine_factory.h"
+#include "service/server/server_limits.h"
 #include "service/server/server_runner.h"
 #include "service/server/server_security.h"
 #include "service/storage/rocksdb_store.h"
 
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
-          "host:port to serve on. Port 0 picks a free port; the bound address "
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port to serve on (loopback by default; 0.0.0.0:50051 serves "
+          "every interface). Port 0-65535; 0 picks a free port; the bound "
+          "address "
           "is printed on stdout as 'bank_server listening on HOST:PORT "
           "engine=NAME'.");
+ABSL_FLAG(absl::Duration, heap_trim_interval, bank::kHeapTrimInterval,
+          "How often free heap is given back to the kernel (malloc_trim), so "
+          "memory comes back after a flood; 0 turns it off. 0 or 100ms-1h.");
 ABSL_FLAG(std::string, engine, "queue",
           "Account engine: 'mutex' (one lock per account), 'queue' (one "
           "thread owns every balance; operations arrive on a bounded queue), "
@@ -79,7 +89,7 @@ ABSL_FLAG(std::string, data_dir, "",
           "balances live in memory only. Not with --engine=unsafe.");
 ABSL_FLAG(absl::Duration, shutdown_grace, bank::kShutdownGraceDefault,
           "After SIGINT/SIGTERM, how long in-flight RPCs may still run before "
-          "they are cancelled, e.g. '5s'.");
+          "they are cancelled, e.g. '5s'. Range 0 to 1h.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain to serve TLS with (needs --tls_key). Empty: "
           "plaintext, which must never face an untrusted network.");
@@ -96,6 +106,43 @@ ABSL_FLAG(absl::Duration, reload_interval, bank::kReloadIntervalDefault,
           "How often the --tls_* files and --authz_policy are re-read from "
           "disk (whole seconds), so rotated certificates and policy edits "
           "apply without a restart.");
+// Limits against abusive clients: see docs/SERVER.md, "Limits and abuse".
+ABSL_FLAG(int32_t, max_concurrent_streams, bank::kConcurrentStreamsMaxDefault,
+          "Most RPCs in flight on one connection (HTTP/2 "
+          "MAX_CONCURRENT_STREAMS); more are refused. Range 1-10000.");
+ABSL_FLAG(absl::Duration, max_connection_idle, bank::kConnectionIdleMaxDefault,
+          "A connection with no RPC for this long is closed (GOAWAY). "
+          "Range 1s-8760h.");
+ABSL_FLAG(absl::Duration, max_connection_age, bank::kConnectionAgeMaxDefault,
+          "A connection this old is asked to go away (GOAWAY); clients "
+          "reconnect. Range 1s-8760h.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace,
+          bank::kConnectionAgeGraceDefault,
+          "After --max_connection_age, how long its RPCs may still run. "
+          "Range 1s-8760h.");
+ABSL_FLAG(absl::Duration, min_ping_interval, bank::kPingIntervalMinDefault,
+          "Keepalive enforcement: clients pinging more often than this, or "
+          "at all while no RPC runs, are disconnected (GOAWAY "
+          "too_many_pings). Range 1s-8760h.");
+ABSL_FLAG(absl::Duration, handshake_timeout, bank::kHandshakeTimeoutDefault,
+          "A connection that has not finished the HTTP/2 handshake by then "
+          "is closed. Range 1s-8760h.");
+ABSL_FLAG(int64_t, grpc_memory_max_bytes, bank::kGrpcMemoryBytesMaxDefault,
+          "gRPC's ResourceQuota: memory its transports may use for buffers. "
+          "Range 4 MiB-64 GiB.");
+ABSL_FLAG(int32_t, max_connections, bank::kConnectionsMaxDefault,
+          "Most open connections; more are closed at once. 0 (default): the "
+          "descriptor limit, raised to its hard limit at start, minus 256, "
+          "at most 10000. Range 0-1000000, and under the descriptor limit.");
+ABSL_FLAG(double, open_account_rps_per_peer,
+          bank::kOpenAccountRpsPerPeerDefault,
+          "OpenAccount calls per second allowed from one client address "
+          "(bursts up to --open_account_burst_per_peer); more answer "
+          "RESOURCE_EXHAUSTED. 0 turns the limit off. Range 0-1000000.");
+ABSL_FLAG(int32_t, open_account_burst_per_peer,
+          bank::kOpenAccountBurstPerPeerDefault,
+          "How many OpenAccount calls one client address may make at once "
+          "before --open_account_rps_per_peer applies. Range 1-1000000.");
 ABSL_FLAG(absl::Duration, request_id_ttl, bank::kRequestIdTtlDefault,
           "How long the outcome of a change that carried a request_id is "
           "remembered and replayed to repeats, e.g. '24h'.");
@@ -118,12 +165,85 @@ struct ServerMainConfig {
   PostgresOptions postgres;
   std::string data_dir;
   std::vector<InitialAccount> accounts;
+  absl::Duration heap_trim_interval = kHeapTrimInterval;
 };
+
+// Ranges of the engine's size flags. The queue engine allocates
+// queue_depth_max slots at start; accounts take memory as they open. Each
+// must also fit in half the machine's memory at the estimated bytes per
+// item, so that a typo fails with a message instead of an abort at start
+// or an OOM later.
+constexpr uint64_t kAccountsMaxMax = 100'000'000;
+constexpr uint64_t kAccountBytesEstimate = 256;  // Id, balance, map slot.
+constexpr uint64_t kQueueDepthMaxMax = uint64_t{1} << 24;
+constexpr uint64_t kQueueSlotBytesEstimate = 128;  // Operation + callback.
+constexpr absl::Duration kShutdownGraceMax = absl::Hours(1);
+// Remembered request ids: about 350 bytes each (docs/SERVER.md).
+constexpr uint64_t kRequestIdsMaxMax = 100'000'000;
+constexpr uint64_t kRequestIdBytesEstimate = 350;
+constexpr absl::Duration kRequestIdTtlMax = absl::Hours(24 * 30);
+constexpr absl::Duration kHeapTrimIntervalMin = absl::Milliseconds(100);
+
+absl::Status CheckSizeFlag(const char* flag, uint64_t value, uint64_t max,
+                           uint64_t bytes_each) {
+  if (value < 1 || value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, "=", value, " is out of range [1, ", max, "]"));
+  }
+  const uint64_t memory_bytes = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                                static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (value > memory_bytes / 2 / bytes_each) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, "=", value, " would need about ", value * bytes_each >> 20,
+        " MiB, more than half this machine's ", memory_bytes >> 20, " MiB"));
+  }
+  return absl::OkStatus();
+}
+
+// Ranges of the postgres engine's count flags, checked whatever the engine
+// so that a typo fails at once: connections as the engine allows; a
+// pipeline deeper than this gains nothing (each slot is an operation held
+// in memory until the database answers).
+constexpr uint64_t kPostgresPipelineDepthMax = 65536;
+
+absl::Status CheckCountFlag(const char* flag, uint64_t value, uint64_t max) {
+  if (value < 1 || value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, "=", value, " is out of range [1, ", max, "]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadLimitFlags(ServerConfig& config) {
+  ServerLimits& limits = config.limits;
+  limits.concurrent_streams_max = absl::GetFlag(FLAGS_max_concurrent_streams);
+  limits.connection_idle_max = absl::GetFlag(FLAGS_max_connection_idle);
+  limits.connection_age_max = absl::GetFlag(FLAGS_max_connection_age);
+  limits.connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  limits.ping_interval_min = absl::GetFlag(FLAGS_min_ping_interval);
+  limits.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  limits.grpc_memory_bytes_max = absl::GetFlag(FLAGS_grpc_memory_max_bytes);
+  limits.connections_max = absl::GetFlag(FLAGS_max_connections);
+  absl::Status status = ValidateServerLimits(limits);
+  if (!status.ok()) return status;
+  // Raises RLIMIT_NOFILE now, so a --max_connections the limit cannot hold
+  // is a usage error (exit 2) rather than a failure to start.
+  absl::StatusOr<int> connections_max =
+      RaiseDescriptorLimit(limits.connections_max);
+  if (!connections_max.ok()) return connections_max.status();
+  limits.connections_max = *connections_max;
+  config.open_account_rate.rps = absl::GetFlag(FLAGS_open_account_rps_per_peer);
+  config.open_account_rate.burst =
+      absl::GetFlag(FLAGS_open_account_burst_per_peer);
+  return ValidatePeerRate(config.open_account_rate);
+}
 
 absl::StatusOr<ServerMainConfig> ReadFlags() {
   ServerMainConfig config;
   config.server.listen_address = absl::GetFlag(FLAGS_listen);
   config.server.log_ops = absl::GetFlag(FLAGS_log_ops);
+  absl::Status status = ValidateListenAddress(config.server.listen_address);
+  if (!status.ok()) return status;
   config.server.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.server.metrics_listen_address = absl::GetFlag(FLAGS_metrics_listen);
   if (!config.server.metrics_listen_address.empty()) {
@@ -131,8 +251,11 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
         CheckMetricsListen(config.server.metrics_listen_address);
     if (!valid.ok()) return valid;
   }
-  if (config.server.shutdown_grace < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("--shutdown_grace must not be negative");
+  if (config.server.shutdown_grace < absl::ZeroDuration() ||
+      config.server.shutdown_grace > kShutdownGraceMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--shutdown_grace=", absl::FormatDuration(config.server.shutdown_grace),
+        " is out of range [0, ", absl::FormatDuration(kShutdownGraceMax), "]"));
   }
   config.security.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
   config.security.tls_key_path = absl::GetFlag(FLAGS_tls_key);
@@ -141,6 +264,17 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
   config.security.reload_interval = absl::GetFlag(FLAGS_reload_interval);
   absl::Status security = ValidateServerSecurityConfig(config.security);
   if (!security.ok()) return security;
+  status = ReadLimitFlags(config.server);
+  if (!status.ok()) return status;
+  config.heap_trim_interval = absl::GetFlag(FLAGS_heap_trim_interval);
+  if (config.heap_trim_interval != absl::ZeroDuration() &&
+      (config.heap_trim_interval < kHeapTrimIntervalMin ||
+       config.heap_trim_interval > absl::Hours(1))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--heap_trim_interval=",
+                     absl::FormatDuration(config.heap_trim_interval),
+                     " is out of range: 0 (off) or [100ms, 1h]"));
+  }
   config.engine.engine = absl::GetFlag(FLAGS_engine);
   config.data_dir = absl::GetFlag(FLAGS_data_dir);
   if (!config.data_dir.empty() && config.engine.engine == "unsafe") {
@@ -155,6 +289,12 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
   }
   config.engine.accounts_max = absl::GetFlag(FLAGS_accounts_max);
   config.engine.queue_depth_max = absl::GetFlag(FLAGS_queue_depth_max);
+  status = CheckSizeFlag("--accounts_max", config.engine.accounts_max,
+                         kAccountsMaxMax, kAccountBytesEstimate);
+  if (!status.ok()) return status;
+  status = CheckSizeFlag("--queue_depth_max", config.engine.queue_depth_max,
+                         kQueueDepthMaxMax, kQueueSlotBytesEstimate);
+  if (!status.ok()) return status;
   absl::StatusOr<LatencyRange> latency =
       ParseLatencyRange(absl::GetFlag(FLAGS_apply_latency));
   if (!latency.ok()) {
@@ -166,14 +306,27 @@ absl::StatusOr<ServerMainConfig> ReadFlags() {
   config.engine.request_ids.ttl = absl::GetFlag(FLAGS_request_id_ttl);
   config.engine.request_ids.entries_max = absl::GetFlag(FLAGS_request_ids_max);
   if (config.engine.request_ids.ttl <= absl::ZeroDuration() ||
-      config.engine.request_ids.entries_max == 0) {
-    return absl::InvalidArgumentError(
-        "--request_id_ttl and --request_ids_max must be positive");
+      config.engine.request_ids.ttl > kRequestIdTtlMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--request_id_ttl=",
+        absl::FormatDuration(config.engine.request_ids.ttl),
+        " is out of range (0, ", absl::FormatDuration(kRequestIdTtlMax), "]"));
   }
+  status =
+      CheckSizeFlag("--request_ids_max", config.engine.request_ids.entries_max,
+                    kRequestIdsMaxMax, kRequestIdBytesEstimate);
+  if (!status.ok()) return status;
   config.postgres.dsn = absl::GetFlag(FLAGS_postgres_dsn);
   config.postgres.connections = absl::GetFlag(FLAGS_postgres_connections);
   config.postgres.pipeline_depth_max =
       absl::GetFlag(FLAGS_postgres_pipeline_depth);
+  status = CheckCountFlag("--postgres_connections", config.postgres.connections,
+                          kPostgresConnectionsMax);
+  if (!status.ok()) return status;
+  status = CheckCountFlag("--postgres_pipeline_depth",
+                          config.postgres.pipeline_depth_max,
+                          kPostgresPipelineDepthMax);
+  if (!status.ok()) return status;
   absl::StatusOr<std::vector<InitialAccount>> accounts =
       ParseAccounts(absl::GetFlag(FLAGS_accounts));
   if (!accounts.ok()) return accounts.status();
@@ -267,6 +420,10 @@ int Main(int argc, char** argv) {
   // so that every thread inherits the mask: see server_runner.h.
   absl::Status status = BlockShutdownSignals();
   if (!status.ok()) return Fail(kExitFailure, status);
+  if (config->heap_trim_interval > absl::ZeroDuration()) {
+    StartHeapTrimmer(config->heap_trim_interval);
+  }
+  RateLimitProtobufLog();
 
   // After the mask: gRPC's file watchers start threads here.
   absl::StatusOr<ServerSecurity> security =

@@ -25,8 +25,10 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "service/server/bank_service_impl.h"
+#include "service/server/connection_listener.h"
 #include "service/server/metrics.h"
 #include "service/server/metrics_http.h"
+#include "service/server/server_limits.h"
 
 namespace bank {
 namespace {
@@ -75,22 +77,24 @@ void LinkHealthDescriptors() {
   if (descriptor == nullptr) std::abort();
 }
 
-std::unique_ptr<grpc::Server> BuildServer(const ServerConfig& config,
-                                          grpc::Service& service, int& port) {
+// BuildServer builds the server without a listening port of its own:
+// connections arrive through `acceptor` from ConnectionListener (see
+// connection_listener.h for why), which also binds without SO_REUSEPORT so
+// that a second server cannot share a taken port and split the clients.
+std::unique_ptr<grpc::Server> BuildServer(
+    const ServerConfig& config, grpc::Service& service,
+    std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>& acceptor) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen_address,
-                           config.security.credentials != nullptr
-                               ? config.security.credentials
-                               : grpc::InsecureServerCredentials(),
-                           &port);
+  acceptor = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+      config.security.credentials != nullptr
+          ? config.security.credentials
+          : grpc::InsecureServerCredentials());
   // ApplyBatch's cap; the single-operation handlers check their own 4 KiB.
   builder.SetMaxReceiveMessageSize(kBatchRequestBytesMax);
-  // gRPC binds with SO_REUSEPORT by default, which would let a second
-  // server share a taken port, each with its own balances, splitting the
-  // clients between them. Failing to start is the honest answer.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  ApplyServerLimits(config.limits, builder);
   builder.RegisterService(&service);
   return builder.BuildAndStart();
 }
@@ -143,6 +147,7 @@ absl::Status BlockShutdownSignals() {
 }
 
 absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
+  PeerRateLimiter open_account_limiter(config.open_account_rate);
   // Declared before the HTTP server, so it outlives every scrape.
   RpcMetrics rpc_metrics;
   std::unique_ptr<MetricsHttpServer> metrics_http;
@@ -163,6 +168,7 @@ absl::Status RunServer(const ServerConfig& config, AccountEngine& engine) {
   BankServiceImpl::Options options;
   options.log_ops = config.log_ops;
   options.metrics = metrics_http != nullptr ? &rpc_metrics : nullptr;
+  options.open_account_limiter = &open_account_limiter;
   BankServiceImpl service(engine, options);
   // Once no RPC can reach the engine any more, drain what it still holds.
   return ServeUntilSignal(
@@ -177,12 +183,20 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
                               absl::string_view listening_suffix,
                               std::function<bool()> healthy) {
   LinkHealthDescriptors();
-  int port = 0;
-  std::unique_ptr<grpc::Server> server = BuildServer(config, service, port);
-  if (server == nullptr || port == 0) {
+  absl::StatusOr<int> connections_max =
+      RaiseDescriptorLimit(config.limits.connections_max);
+  if (!connections_max.ok()) return connections_max.status();
+  absl::StatusOr<std::unique_ptr<ConnectionListener>> listener =
+      ConnectionListener::Bind(config.listen_address, *connections_max);
+  if (!listener.ok()) return listener.status();
+  const int port = (*listener)->port();
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor;
+  std::unique_ptr<grpc::Server> server = BuildServer(config, service, acceptor);
+  if (server == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config.listen_address));
+        absl::StrCat("cannot start the server on ", config.listen_address));
   }
+  (*listener)->Start(std::move(acceptor));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
   std::printf("%s%s engine=%s%s\n", kListeningLinePrefix,
@@ -226,6 +240,7 @@ absl::Status ServeUntilSignal(const ServerConfig& config,
   // UNAVAILABLE never hides an applied change, and the exit comes within
   // grace + engine_stop_max.
   health->SetServingStatus(false);
+  listener->reset();  // No new connections from here on.
   const absl::Time cancel_at =
       absl::Now() + config.shutdown_grace + config.engine_stop_max;
   absl::Notification drained;

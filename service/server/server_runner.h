@@ -2,10 +2,11 @@
 // that stops cleanly on SIGINT/SIGTERM.
 //
 // Startup (RunServer): the standard health service and the reflection plugin
-// are enabled, BankService is registered, the port is bound with requests
-// capped at kBatchRequestBytesMax (ApplyBatch's cap; single-operation
-// handlers refuse anything over kRequestBytesMax), and once the server accepts connections one
-// line is printed on stdout and flushed:
+// are enabled, BankService is registered, the port is bound (by
+// ConnectionListener, which hands connections to gRPC) with requests capped
+// at kBatchRequestBytesMax (ApplyBatch's cap; single-operation handlers
+// refuse anything over kRequestBytesMax), and once the server accepts
+// connections one line is printed on stdout and flushed:
 //
 //   bank_server listening on 127.0.0.1:43210 engine=queue
 //
@@ -37,6 +38,8 @@
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
 #include "service/server/bank_service_impl.h"
+#include "service/server/peer_rate_limiter.h"
+#include "service/server/server_limits.h"
 #include "service/server/server_security.h"
 
 namespace grpc {
@@ -53,7 +56,7 @@ inline constexpr char kListeningLinePrefix[] = "bank_server listening on ";
 inline constexpr absl::Duration kShutdownGraceDefault = absl::Seconds(5);
 
 struct ServerConfig {
-  std::string listen_address = "0.0.0.0:50051";  // host:port; port 0 = any.
+  std::string listen_address = "127.0.0.1:50051";  // host:port; 0 = any port.
   bool log_ops = false;  // One stdout line per applied operation.
   absl::Duration shutdown_grace = kShutdownGraceDefault;
   // security: TLS credentials and authz policy (server_security.h);
@@ -66,6 +69,8 @@ struct ServerConfig {
   absl::Duration engine_stop_max = absl::Seconds(1);
   // HOST:PORT for Prometheus's /metrics over HTTP; "" (default): none.
   std::string metrics_listen_address;
+  ServerLimits limits;         // Connection, stream and memory limits.
+  PeerRate open_account_rate;  // OpenAccount calls per client address.
 };
 
 // InitialAccount: an account the server opens before it starts serving.

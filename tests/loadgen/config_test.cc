@@ -62,6 +62,24 @@ TEST(MakeConfigTest, DefaultsAreATotalRunOnFreshPrefixedAccounts) {
   EXPECT_FALSE(config->use_existing);
 }
 
+// Issue 13 (5): a numeric port at the end of --target must be a port;
+// other gRPC target forms pass through.
+TEST(MakeConfigTest, TargetPortMustBeInRange) {
+  FlagValues flags;
+  for (const char* bad : {"127.0.0.1:70000", "localhost:4294967297"}) {
+    flags.target = bad;
+    absl::StatusOr<LoadgenConfig> config = MakeConfig(flags);
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_NE(config.status().message().find("--target"), std::string::npos)
+        << config.status().message();
+  }
+  for (const char* good :
+       {"127.0.0.1:50051", "dns:///bank:50051", "unix:/tmp/bank.sock"}) {
+    flags.target = good;
+    EXPECT_TRUE(MakeConfig(flags).ok()) << good;
+  }
+}
+
 TEST(MakeConfigTest, OneAccountDefaultsToAMixWithoutTransfers) {
   FlagValues flags;
   flags.accounts = 1;

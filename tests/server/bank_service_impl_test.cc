@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -285,6 +286,53 @@ TEST(FormatOperationLogLineTest, UsesTheArticlesForm) {
   EXPECT_EQ(FormatOperationLogLine(
                 Operation{OperationKind::kGetBalance, "main", "", 0}, "x"),
             "");
+}
+
+// The issue's inputs (issue 13, item 4): an actor with a newline that forges
+// a second line, ESC sequences that clear the screen or retitle the window,
+// CR and NUL. Each must come out as exactly one line with no control byte.
+TEST(FormatOperationLogLineTest, EscapesControlBytesSoOneOperationIsOneLine) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"x\n[-] 999999 马伊琍", "x\\n[-] 999999 马伊琍"},
+      {"\x1b[2J\x1b[H", "\\x1b[2J\\x1b[H"},
+      {"\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07"},
+      {"a\rb", "a\\rb"},
+      {std::string("a\0b", 3), "a\\x00b"},
+      {"tab\there", "tab\\there"},
+      {"back\\slash", "back\\\\slash"},
+      {"\x7f", "\\x7f"},
+      {"csi\xc2\x9b"
+       "2J",
+       "csi\\xc2\\x9b2J"},  // U+009B, the C1 CSI.
+      {"é马", "é马"},       // Ordinary UTF-8 stays.
+  };
+  for (const auto& [actor, escaped] : cases) {
+    const std::string line = FormatOperationLogLine(
+        Operation{OperationKind::kWithdraw, "main", "", 30}, actor);
+    EXPECT_EQ(line, "[-] 30 " + escaped + "\n");
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+    for (size_t i = 0; i + 1 < line.size(); ++i) {
+      const unsigned char byte = static_cast<unsigned char>(line[i]);
+      EXPECT_TRUE(byte >= 0x20 && byte != 0x7f) << "byte " << i << ": " << line;
+    }
+  }
+}
+
+TEST(FormatOperationLogLineTest, EscapesAccountIdsToo) {
+  EXPECT_EQ(FormatOperationLogLine(
+                Operation{OperationKind::kTransfer, "a\nb", "c\x1b", 20}, ""),
+            "[→] 20 a\\nb->c\\x1b\n");
+  EXPECT_EQ(FormatOperationLogLine(
+                Operation{OperationKind::kOpen, "x\r\n", "", 1}, ""),
+            "[open] 1 x\\r\\n\n");
+}
+
+TEST(EscapeLogFieldTest, WorstCaseIsFourTimesLonger) {
+  const std::string controls(kActorBytesMax, '\x01');
+  EXPECT_EQ(EscapeLogField(controls).size(), 4 * kActorBytesMax);
+  std::string c1;
+  for (size_t i = 0; i < kActorBytesMax / 2; ++i) c1 += "\xc2\x85";
+  EXPECT_EQ(EscapeLogField(c1).size(), 4 * c1.size());
 }
 
 }  // namespace

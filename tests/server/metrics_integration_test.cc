@@ -15,7 +15,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "service/server/server_runner.h"
 #include "tests/server/rpc_helpers.h"
@@ -37,6 +39,28 @@ std::string MetricsAddress(const std::string& listening_line) {
   const size_t at = listening_line.find(" metrics=");
   if (at == std::string::npos) return "";
   return listening_line.substr(at + std::string(" metrics=").size());
+}
+
+// CallRaw sends `bytes` as the request of `method` through a generic stub:
+// how a test sends a request that does not parse.
+grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel,
+                     const std::string& method, const std::string& bytes) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status result) {
+                   status = std::move(result);
+                   done.Notify();
+                 });
+  EXPECT_TRUE(
+      done.WaitForNotificationWithTimeout(kRpcTimeout + absl::Seconds(5)));
+  return status;
 }
 
 class MetricsTest : public ::testing::TestWithParam<std::string> {
@@ -115,6 +139,43 @@ TEST_P(MetricsTest, ScrapeCountsTheRpcsAnswered) {
     // --accounts' open, six RPCs: seven operations through the queue.
     EXPECT_THAT(page, HasSubstr("\nbank_engine_queue_batch_size_sum 7\n"));
   }
+}
+
+// Refusals made before the engine sees a request still count: a request
+// that does not parse (every method, ApplyBatch too), a single-operation
+// request over 4 KiB, and an OpenAccount the per-address limit refuses.
+TEST_P(MetricsTest, RefusalsBeforeTheEngineAreCounted) {
+  StartServer({"--metrics_listen=127.0.0.1:0", "--accounts=main:80",
+               "--open_account_rps_per_peer=0.001",
+               "--open_account_burst_per_peer=1"});
+  const std::string garbage("\x0f\x00", 2);  // Wire type 7: never parses.
+  EXPECT_EQ(CallRaw(server_->channel(), "/bank.v1.BankService/Deposit", garbage)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      CallRaw(server_->channel(), "/bank.v1.BankService/ApplyBatch", garbage)
+          .error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+  const auto oversized =
+      client_->Deposit("main", 1, std::string(5 * 1024, 'a'));
+  EXPECT_EQ(oversized.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << oversized.status.error_message();
+  ASSERT_TRUE(client_->Open("b", 0).status.ok());
+  EXPECT_EQ(client_->Open("c", 0).status.error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  const std::string page = Scrape("/metrics").body;
+  EXPECT_THAT(page, HasSubstr("\nbank_rpcs_total{method=\"Deposit\",code="
+                              "\"INVALID_ARGUMENT\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("\nbank_rpcs_total{method=\"ApplyBatch\","
+                              "code=\"INVALID_ARGUMENT\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("\nbank_rpcs_total{method=\"Deposit\",code="
+                              "\"RESOURCE_EXHAUSTED\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("\nbank_rpcs_total{method=\"OpenAccount\","
+                              "code=\"OK\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("\nbank_rpcs_total{method=\"OpenAccount\","
+                              "code=\"RESOURCE_EXHAUSTED\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("\nbank_rpcs_in_flight 0\n"));
 }
 
 TEST_P(MetricsTest, ServesOnlyMetrics) {

@@ -49,6 +49,44 @@ TEST(ServerFlagsTest, BadValuesExitTwoNamingTheFlag) {
       {"--shutdown_grace=-1s", "--shutdown_grace"},
       {"--metrics_listen=localhost", "--metrics_listen"},
       {"--metrics_listen=127.0.0.1:http", "--metrics_listen"},
+      // Issue 13 (5): every numeric flag has a range, checked before use.
+      {"--listen=127.0.0.1:70000", "--listen"},       // Used to wrap to 4464.
+      {"--listen=127.0.0.1:4294967297", "--listen"},  // Used to bind 1.
+      {"--listen=127.0.0.1:-1", "--listen"},
+      {"--listen=127.0.0.1", "--listen"},
+      {"--listen=:50051", "--listen"},
+      {"--queue_depth_max=1000000000000", "--queue_depth_max"},  // Was 134.
+      {"--queue_depth_max=0", "--queue_depth_max"},
+      {"--accounts_max=0", "--accounts_max"},
+      {"--accounts_max=18446744073709551615", "--accounts_max"},
+      {"--shutdown_grace=2h", "--shutdown_grace"},
+      {"--max_concurrent_streams=0", "--max_concurrent_streams"},
+      {"--max_concurrent_streams=10001", "--max_concurrent_streams"},
+      {"--max_connection_idle=0s", "--max_connection_idle"},
+      {"--max_connection_idle=9000h", "--max_connection_idle"},
+      {"--max_connection_age=-1s", "--max_connection_age"},
+      {"--max_connection_age_grace=0s", "--max_connection_age_grace"},
+      {"--min_ping_interval=100ms", "--min_ping_interval"},
+      {"--handshake_timeout=0s", "--handshake_timeout"},
+      {"--grpc_memory_max_bytes=1024", "--grpc_memory_max_bytes"},
+      {"--grpc_memory_max_bytes=-1", "--grpc_memory_max_bytes"},
+      {"--max_connections=-1", "--max_connections"},
+      {"--max_connections=1000001", "--max_connections"},
+      {"--open_account_rps_per_peer=-1", "--open_account_rps_per_peer"},
+      {"--open_account_rps_per_peer=nan", "--open_account_rps_per_peer"},
+      {"--open_account_rps_per_peer=1e7", "--open_account_rps_per_peer"},
+      {"--open_account_burst_per_peer=0", "--open_account_burst_per_peer"},
+      {"--heap_trim_interval=1ms", "--heap_trim_interval"},
+      {"--heap_trim_interval=-1s", "--heap_trim_interval"},
+      {"--postgres_connections=0", "--postgres_connections"},
+      {"--postgres_connections=257", "--postgres_connections"},
+      {"--postgres_pipeline_depth=0", "--postgres_pipeline_depth"},
+      {"--postgres_pipeline_depth=65537", "--postgres_pipeline_depth"},
+      {"--reload_interval=0s", "--reload_interval"},
+      {"--request_id_ttl=0s", "--request_id_ttl"},
+      {"--request_id_ttl=721h", "--request_id_ttl"},
+      {"--request_ids_max=0", "--request_ids_max"},
+      {"--request_ids_max=100000001", "--request_ids_max"},
   };
   for (const auto& [flag, named] : cases) {
     std::string stderr_text;
@@ -59,6 +97,67 @@ TEST(ServerFlagsTest, BadValuesExitTwoNamingTheFlag) {
     EXPECT_NE(stderr_text.find(named), std::string::npos)
         << flag << ": " << stderr_text;
   }
+}
+
+// --max_connections must leave descriptors for the rest of the process
+// under the (raised) descriptor limit: 600 cannot fit under 512.
+TEST(ServerFlagsTest, ConnectionLimitMustFitTheDescriptorLimit) {
+  Subprocess::Options options;
+  options.capture_stderr = true;
+  options.descriptor_limit = 512;
+  absl::StatusOr<std::unique_ptr<Subprocess>> server = Subprocess::Start(
+      BANK_SERVER_PATH, {"--listen=127.0.0.1:0", "--max_connections=600"},
+      options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<ExitStatus> exit = (*server)->Wait(kServerStopTimeout);
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->exited && exit->code == kExitUsage) << exit->ToString();
+  EXPECT_NE((*server)->stderr_text().find("--max_connections"),
+            std::string::npos)
+      << (*server)->stderr_text();
+}
+
+// Issue 13 (6): the default listen address is loopback.
+TEST(ServerFlagsTest, DefaultListenAddressIsLoopback) {
+  Subprocess::Options options;
+  options.capture_stderr = true;
+  absl::StatusOr<std::unique_ptr<Subprocess>> help =
+      Subprocess::Start(BANK_SERVER_PATH, {"--helpfull"}, options);
+  ASSERT_TRUE(help.ok()) << help.status();
+  ASSERT_TRUE((*help)->Wait(kServerStopTimeout).ok());
+  const std::string text = (*help)->stdout_text() + (*help)->stderr_text();
+  EXPECT_NE(text.find("default: \"127.0.0.1:50051\""), std::string::npos)
+      << text;
+}
+
+// Issue 13 (6): one client address cannot fill the account table; once its
+// burst is spent, OpenAccount answers RESOURCE_EXHAUSTED, and the other
+// methods are not limited.
+TEST(ServerFlagsTest, OpenAccountIsRateLimitedPerClientAddress) {
+  constexpr int kBurst = 5;
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
+      BANK_SERVER_PATH,
+      {"--open_account_rps_per_peer=0.001",  // One token per 1000 s.
+       absl::StrCat("--open_account_burst_per_peer=", kBurst)});
+  ASSERT_TRUE(server.ok()) << server.status();
+  BankClient client((*server)->NewStub());
+  for (int i = 0; i < kBurst; ++i) {
+    auto opened = client.Open(absl::StrCat("a", i), 1);
+    EXPECT_TRUE(opened.status.ok())
+        << i << ": " << opened.status.error_message();
+  }
+  for (int i = kBurst; i < 3 * kBurst; ++i) {
+    auto refused = client.Open(absl::StrCat("a", i), 1);
+    EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << i;
+    EXPECT_NE(refused.status.error_message().find("OpenAccount"),
+              std::string::npos)
+        << refused.status.error_message();
+  }
+  auto balance = client.GetBalance("a0");
+  EXPECT_TRUE(balance.status.ok()) << balance.status.error_message();
+  auto deposit = client.Deposit("a0", 5);
+  EXPECT_TRUE(deposit.status.ok()) << deposit.status.error_message();
 }
 
 TEST(ServerFlagsTest, UnknownFlagOrStrayArgumentFails) {

@@ -126,6 +126,16 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     const std::string& path, const std::vector<std::string>& args,
     const Options& options) {
+  if (options.descriptor_limit > 0) {
+    std::vector<std::string> wrapped = {
+        absl::StrCat("--nofile=", options.descriptor_limit, ":",
+                     options.descriptor_limit),
+        "--", path};
+    wrapped.insert(wrapped.end(), args.begin(), args.end());
+    Options plain = options;
+    plain.descriptor_limit = 0;
+    return Start("/usr/bin/prlimit", wrapped, plain);
+  }
   int out[2] = {-1, -1};
   int err[2] = {-1, -1};
   absl::Status status = MakePipe(out);

@@ -54,6 +54,10 @@ class Subprocess {
     // Capture stderr into stderr_text() too; otherwise the child writes to
     // the test's own stderr, where CTest shows it on failure.
     bool capture_stderr = false;
+    // descriptor_limit, when > 0, runs the program under util-linux's
+    // prlimit with soft and hard RLIMIT_NOFILE set to it (prlimit execs the
+    // program, so pid() is still the program's).
+    int descriptor_limit = 0;
   };
 
   // Start runs the program at `path` (no PATH lookup) with `args` as

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# fuzz.sh [SECONDS] [BUILD_DIR]: builds the libFuzzer targets (clang,
+# ASan + UBSan, BANK_FUZZ=ON) and runs each for SECONDS (default 60) from
+# its committed seed corpus (fuzz/corpus/<target>), with new inputs kept in
+# BUILD_DIR/fuzz-corpus/<target> (never in the repository). A crash stops
+# the run with the reproducer's path, and this script fails.
+#
+#   scripts/fuzz.sh            # a minute per target
+#   scripts/fuzz.sh 5          # the short run scripts/test.sh does
+#   scripts/fuzz.sh 3600       # a long run (docs/FUZZING.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-60}
+build_dir=${2:-build/clang-asan-ubsan}
+targets=(request_fuzzer flag_fuzzer)
+
+CC=clang CXX=clang++ cmake -S . -B "$build_dir" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBANK_SANITIZE=address,undefined \
+  -DBANK_BENCHMARKS=OFF -DBANK_FUZZ=ON >/dev/null
+cmake --build "$build_dir" -j "$(nproc)" --target "${targets[@]}"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+for target in "${targets[@]}"; do
+  work="$build_dir/fuzz-corpus/$target"
+  mkdir -p "$work" "$build_dir/fuzz-artifacts"
+  printf '\n==== %s: %s s ====\n' "$target" "$seconds"
+  "$build_dir/fuzz/$target" -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$build_dir/fuzz-artifacts/$target-" \
+    "$work" "fuzz/corpus/$target" 2>&1 | tail -n 15
+done
