@@ -478,8 +478,13 @@ void LoadRunner::NoteAnswer(grpc::StatusCode code, int64_t end_ns) {
 
 bool LoadRunner::ShouldRetry(const Slot& slot, grpc::StatusCode code,
                              int64_t end_ns) const {
-  return !slot.request_id.empty() &&
-         ClassifyStatus(code) == Outcome::kIndeterminate &&
+  // A change is retried with its request id; a read is safe to repeat as
+  // it is (retried too, so that a read cut by a crash is not counted as an
+  // indeterminate outcome).
+  const bool retryable =
+      !slot.request_id.empty() || (config_.request_ids && config_.batch == 0 &&
+                                   slot.kind == RpcKind::kBalance);
+  return retryable && ClassifyStatus(code) == Outcome::kIndeterminate &&
          !stopped_.load(kRelaxed) && end_ns - slot.start_ns < retry_for_ns_;
 }
 

@@ -11,17 +11,14 @@
 # SIGKILL, and restarts it on the same directory and port, alternating the
 # mutex and queue engines (they share the store format). After the last
 # cycle the load runs on, then each load generator reads every balance back
-# and checks its ledger: every acknowledged operation is present (each
-# balance within [min, max] of the acknowledged history, widened only by the
-# RPCs the kills cut, which count as indeterminate), the total is conserved,
-# no balance is negative. Per cycle it prints the recovery the server
-# reported; at the end each load generator's report, including how many
-# operations were in flight when a kill cut them ("indeterminate").
-#
-# The load generators run with --request_ids=false: remembered request ids
-# live in the server's memory only (not yet in the durable store), so a
-# retry after a kill -9 would apply again. Until they are stored with the
-# change they describe, the check here is the range one, not the exact one.
+# and checks its ledger EXACTLY: every change carries a request id, and an
+# RPC a kill cut is retried with the same id until the restarted server
+# answers it (the remembered outcome was synced with the change, so a
+# retry never applies twice). So no operation may end indeterminate, every
+# balance must equal the one its acknowledged history gives, no more and no
+# less, the total is conserved and no balance is negative. Per cycle it
+# prints the recovery the server reported; at the end each load generator's
+# report, with how many operations were retried.
 #
 # Environment: BANK_BUILD_DIR (default build/release), CRASH_SEED (default:
 # random; printed, so a run replays its kill times), CRASH_CONCURRENCY (per
@@ -69,7 +66,7 @@ start_server() {
 
 # recovery_line CYCLE: the server's "recovered ..." line, shortened.
 recovery_line() {
-  sed -n 's/^bank_server: recovered \([0-9]*\) accounts from [^:]*: last sequence number \([0-9]*\) (\([0-9]*\) records committed), \(.*\)$/\1 accounts, \3 records, seq \2, recovery \4/p' \
+  sed -n 's/^bank_server: recovered \([0-9]*\) accounts and \([0-9]*\) request-id journal entries from [^:]*: last sequence number \([0-9]*\) (\([0-9]*\) records committed), \(.*\)$/\1 accounts, \2 request ids, \4 records, seq \3, recovery \5/p' \
     "$work/server-$1.err"
 }
 
@@ -86,7 +83,7 @@ i=0
 for mix in hot wide; do
   if [[ $mix == hot ]]; then accounts=2; else accounts=1000; fi
   "$loadgen_bin" --target="$address" --ride_over_restarts=true \
-    --request_ids=false \
+    --request_ids=true --retry_for=60s --indeterminate_max=0 \
     --duration="${duration}s" --concurrency="$concurrency" --connections=2 \
     --accounts=$accounts --mix=withdraw:35,deposit:35,transfer:20,balance:10 \
     --initial_balance=1000000 --account_prefix="crash-$mix-$seed-" \
@@ -129,16 +126,18 @@ for pid in "${loadgen_pids[@]}"; do kill -USR1 "$pid"; done
 status=0
 for idx in 0 1; do
   mix=$([[ $idx == 0 ]] && echo hot || echo wide)
-  if wait "${loadgen_pids[$idx]}"; then verdict=PASS; else
+  verdict=PASS
+  wait "${loadgen_pids[$idx]}" || verdict=FAIL
+  # Exact: a pass that rests on indeterminate outcomes (ranges) is no pass.
+  grep -q "^Invariant: PASS (.* 0 indeterminate)" "$work/loadgen-$mix.out" ||
     verdict=FAIL
-    status=1
-  fi
+  [[ $verdict == PASS ]] || status=1
   echo "crash-test: ---- $mix mix load generator: $verdict ----"
   cat "$work/loadgen-$mix.out"
 done
 loadgen_pids=()
 if ((status == 0)); then
-  echo "crash-test: PASS: $cycles kill -9 cycles, no acknowledged operation lost"
+  echo "crash-test: PASS: $cycles kill -9 cycles, exact: no acknowledged operation lost, none applied twice"
 else
   echo "crash-test: FAIL (seed $seed)"
 fi

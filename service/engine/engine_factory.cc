@@ -122,11 +122,29 @@ absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
       return absl::InvalidArgumentError("request_id_ttl must be positive");
     }
   }
+  if (!options.request_ids_enabled || options.store == nullptr) {
+    absl::StatusOr<std::unique_ptr<AccountEngine>> engine =
+        CreateBareEngine(options);
+    if (!engine.ok() || !options.request_ids_enabled) return engine;
+    return {std::make_unique<IdempotentEngine>(*std::move(engine),
+                                               options.request_ids)};
+  }
+  // Durable: remembered outcomes are journaled with their changes and
+  // reloaded from what the store recovered.
+  auto journal = std::make_unique<RequestIdJournal>(
+      options.request_ids.entries_max, options.request_ids.clock);
+  absl::StatusOr<std::vector<JournalEntry>> remembered =
+      journal->Recover(options.recovered_entries, options.request_ids.ttl);
+  if (!remembered.ok()) return remembered.status();
+  EngineOptions journaled = options;
+  journaled.recovered_entries.clear();
+  journaled.journal = journal.get();
   absl::StatusOr<std::unique_ptr<AccountEngine>> engine =
-      CreateBareEngine(options);
-  if (!engine.ok() || !options.request_ids_enabled) return engine;
-  return {std::make_unique<IdempotentEngine>(*std::move(engine),
-                                             options.request_ids)};
+      CreateBareEngine(journaled);
+  if (!engine.ok()) return engine;
+  return {std::make_unique<IdempotentEngine>(
+      *std::move(engine), options.request_ids, std::move(journal),
+      *std::move(remembered))};
 }
 
 }  // namespace bank

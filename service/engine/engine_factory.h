@@ -7,10 +7,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
+#include "service/engine/request_id_journal.h"
 #include "service/engine/request_id_table.h"
 #include "service/storage/account_store.h"
 
@@ -58,6 +61,12 @@ struct EngineOptions {
   // IdempotentEngine unless request_ids_enabled is false.
   bool request_ids_enabled = true;
   RequestIdOptions request_ids;
+  // With a store and request ids: the store's recovered opaque entries, from
+  // which remembered outcomes are reloaded (request_id_journal.h).
+  std::vector<std::pair<std::string, std::string>> recovered_entries;
+  // Set by CreateEngine, not by callers: where a durable engine journals
+  // remembered outcomes with their changes (null: not journaled).
+  RequestIdJournal* journal = nullptr;
 };
 
 // CreateEngine answers the engine named by options.engine (wrapped in an

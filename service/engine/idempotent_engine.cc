@@ -10,6 +10,16 @@ IdempotentEngine::IdempotentEngine(std::unique_ptr<AccountEngine> inner,
                                    RequestIdOptions options)
     : inner_(std::move(inner)), table_(std::move(options)) {}
 
+IdempotentEngine::IdempotentEngine(std::unique_ptr<AccountEngine> inner,
+                                   RequestIdOptions options,
+                                   std::unique_ptr<RequestIdJournal> journal,
+                                   std::vector<JournalEntry> remembered)
+    : journal_(std::move(journal)),
+      inner_(std::move(inner)),
+      table_(std::move(options)) {
+  for (JournalEntry& entry : remembered) table_.Restore(std::move(entry));
+}
+
 IdempotentEngine::~IdempotentEngine() { inner_->Shutdown(); }
 
 void IdempotentEngine::Execute(Operation operation, OperationDone done) {

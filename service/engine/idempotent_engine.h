@@ -19,9 +19,12 @@
 // request's own (identical) parameters, so a replayed answer is the same
 // bytes on the wire.
 //
-// What this wrapper cannot do alone is survive a restart: its table lives
-// in memory. A durable engine must write the remembered outcome in the same
-// atomic write as the change itself (see docs/SERVER.md).
+// Durability: the table lives in memory; with a durable store, CreateEngine
+// also hands the wrapped engine a RequestIdJournal (request_id_journal.h),
+// which the engine writes each remembered outcome to in the same atomic,
+// synced write as the change itself, and reloads the table from it here.
+// The wrapper only reports an outcome after the wrapped engine did, i.e.
+// after it was durable.
 //
 // Thread safety: as AccountEngine. Completions run on the wrapped engine's
 // completion thread (the first's and its attached repeats'), or on the
@@ -35,6 +38,7 @@
 #include <vector>
 
 #include "service/engine/account_engine.h"
+#include "service/engine/request_id_journal.h"
 #include "service/engine/request_id_table.h"
 
 namespace bank {
@@ -43,6 +47,12 @@ class IdempotentEngine final : public AccountEngine {
  public:
   IdempotentEngine(std::unique_ptr<AccountEngine> inner,
                    RequestIdOptions options);
+  // Durable: `journal` is the one `inner` writes to (owned here, outliving
+  // `inner`); `remembered` (oldest first) is loaded into the table.
+  IdempotentEngine(std::unique_ptr<AccountEngine> inner,
+                   RequestIdOptions options,
+                   std::unique_ptr<RequestIdJournal> journal,
+                   std::vector<JournalEntry> remembered);
   ~IdempotentEngine() override;
 
   void Execute(Operation operation, OperationDone done) override;
@@ -65,6 +75,8 @@ class IdempotentEngine final : public AccountEngine {
   size_t RememberedIds() const { return table_.Size(); }
 
  private:
+  // Declared before inner_, so destroyed after it: the engine writes to it.
+  const std::unique_ptr<RequestIdJournal> journal_;
   const std::unique_ptr<AccountEngine> inner_;
   RequestIdTable table_;
 };

@@ -51,6 +51,7 @@ thread_local std::optional<uint64_t> reserved_position;
 MutexEngine::MutexEngine(const EngineOptions& options, OperationHook hook)
     : latency_(options.latency, std::move(hook)),
       store_(options.store),
+      journal_(options.journal),
       accounts_(options.accounts_max) {
   for (const auto& [account_id, balance] : options.recovered_balances) {
     BANK_CHECK(accounts_.Insert(account_id, NewAccount(balance)).ok());
@@ -130,9 +131,14 @@ void MutexEngine::ExecuteDurable(Operation operation, OperationDone done) {
     absl::ReaderMutexLock world(&world_mu_);
     reserved_position.reset();
     result = accounts_.Apply(operation, *this);
+    std::optional<StoreRecord> record =
+        DurableRecordFor(operation, result, journal_);
+    if (!reserved_position.has_value() && record.has_value()) {
+      // Refused before any account lock (say kNotFound) but remembered for
+      // its request id: the answer must be durable before it is given.
+      reserved_position = log_->Reserve();
+    }
     if (reserved_position.has_value()) {
-      std::optional<StoreRecord> record =
-          result.ok() ? RecordFor(operation, *result) : std::nullopt;
       log_->Complete(*reserved_position, std::move(record),
                      [done = std::move(done), result = std::move(result)](
                          absl::Status durable) mutable {
@@ -205,15 +211,20 @@ void MutexEngine::ExecuteBatchDurable(std::vector<Operation> operations,
   }
   StoreRecord record;
   for (size_t i = 0; i < operations.size(); ++i) {
-    if (!results[i].ok()) continue;
-    std::optional<StoreRecord> change = RecordFor(operations[i], *results[i]);
+    std::optional<StoreRecord> change =
+        DurableRecordFor(operations[i], results[i], journal_);
     if (!change.has_value()) continue;
     for (BalanceWrite& write : change->balances) {
       record.balances.push_back(std::move(write));
     }
+    for (auto& entry : change->entries) {
+      record.entries.push_back(std::move(entry));
+    }
   }
   std::optional<StoreRecord> logged;
-  if (!record.balances.empty()) logged = std::move(record);
+  if (!record.balances.empty() || !record.entries.empty()) {
+    logged = std::move(record);
+  }
   log_->Complete(position, std::move(logged),
                  [done = std::move(done),
                   results = std::move(results)](absl::Status durable) mutable {
@@ -242,11 +253,12 @@ void MutexEngine::DurableOpen(const Operation& operation, OperationDone done) {
     inserted =
         accounts_.Insert(operation.account_id, NewAccount(operation.amount));
   }
-  std::optional<StoreRecord> record;
-  if (inserted.ok()) {
-    record.emplace();
-    record->balances.push_back({operation.account_id, operation.amount});
-  }
+  std::optional<StoreRecord> record = DurableRecordFor(
+      operation,
+      inserted.ok() ? absl::StatusOr<OperationResult>(
+                          OperationResult{operation.amount, 0})
+                    : absl::StatusOr<OperationResult>(inserted),
+      journal_);
   log_->Complete(position, std::move(record),
                  [inserted = std::move(inserted), amount = operation.amount,
                   done = std::move(done)](absl::Status durable) mutable {

@@ -63,6 +63,7 @@
 #include "service/engine/account_table.h"
 #include "service/engine/commit_log.h"
 #include "service/engine/engine_factory.h"
+#include "service/engine/request_id_journal.h"
 #include "service/engine/latency_injector.h"
 #include "service/engine/operation_gate.h"
 
@@ -134,6 +135,8 @@ class MutexEngine final : public AccountEngine, public CommitLogOwner {
   // Constant after construction.
   const LatencyInjector latency_;
   AccountStore* const store_;  // Null: in memory only.
+  // Request-id outcomes journaled with the changes; null: not journaled.
+  RequestIdJournal* const journal_;
 
   OperationGate gate_;
   AccountTable<Account> accounts_;

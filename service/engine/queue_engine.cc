@@ -32,6 +32,7 @@ QueueEngine::QueueEngine(const EngineOptions& options, OperationHook hook)
       queue_depth_max_(options.queue_depth_max),
       latency_(options.latency, std::move(hook)),
       store_(options.store),
+      journal_(options.journal),
       slots_(new Slot[options.queue_depth_max]) {
   BANK_CHECK(queue_depth_max_ >= 1);
   // Before the consumer starts: afterwards only it may touch balances_.
@@ -272,8 +273,8 @@ void QueueEngine::ApplyBatchDurably() {
   records_.clear();
   auto record = [this](const Operation& operation,
                        const absl::StatusOr<OperationResult>& result) {
-    if (!result.ok()) return;
-    std::optional<StoreRecord> change = RecordFor(operation, *result);
+    std::optional<StoreRecord> change =
+        DurableRecordFor(operation, result, journal_);
     if (change.has_value()) records_.push_back(*std::move(change));
   };
   for (Message& message : batch_) {

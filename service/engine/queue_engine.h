@@ -75,6 +75,7 @@
 #include "absl/synchronization/mutex.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/engine_factory.h"
+#include "service/engine/request_id_journal.h"
 #include "service/engine/latency_injector.h"
 
 namespace bank {
@@ -192,6 +193,8 @@ class QueueEngine final : public AccountEngine {
   const size_t queue_depth_max_;
   const LatencyInjector latency_;
   AccountStore* const store_;  // Null: in memory only.
+  // Request-id outcomes journaled with the changes; null: not journaled.
+  RequestIdJournal* const journal_;
   const std::unique_ptr<Slot[]> slots_;
 
   // The next position a producer claims, plus kClosedBit once shut down.

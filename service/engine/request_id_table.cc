@@ -119,6 +119,44 @@ std::vector<OperationDone> RequestIdTable::Finish(
   return waiters;
 }
 
+void RequestIdTable::Restore(JournalEntry restored) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = Now();
+  ExpireLocked(now);
+  if (now - restored.remembered_at >= options_.ttl) return;
+  std::string request_id = std::move(restored.operation.request_id);
+  restored.operation.request_id.clear();
+  auto it = entries_.find(request_id);
+  if (it != entries_.end()) {
+    // A newer entry for the same id supersedes the older one.
+    BANK_CHECK(it->second.remembered);
+    for (auto order = remembered_order_.begin();
+         order != remembered_order_.end(); ++order) {
+      if (*order == &it->first) {
+        remembered_order_.erase(order);
+        break;
+      }
+    }
+    entries_.erase(it);
+  }
+  if (entries_.size() >= options_.entries_max) {
+    entries_.erase(*remembered_order_.front());
+    remembered_order_.pop_front();
+  }
+  Entry entry;
+  entry.operation = std::move(restored.operation);
+  entry.remembered = true;
+  entry.outcome = std::move(restored.outcome);
+  // Stamped as stored: a restart must not extend an id's ttl. Later
+  // entries may be stamped earlier than this one (a clock step); the ttl
+  // sweep then keeps them a little longer, never shorter.
+  entry.remembered_at = restored.remembered_at;
+  auto [inserted, ok] =
+      entries_.emplace(std::move(request_id), std::move(entry));
+  BANK_CHECK(ok);
+  remembered_order_.push_back(&inserted->first);
+}
+
 size_t RequestIdTable::Size() const {
   absl::MutexLock lock(&mu_);
   return entries_.size();

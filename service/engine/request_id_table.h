@@ -42,6 +42,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/engine/operation.h"
+#include "service/engine/request_id_journal.h"
 
 namespace bank {
 
@@ -94,6 +95,11 @@ class RequestIdTable {
   std::vector<OperationDone> Finish(
       const std::string& request_id,
       const absl::StatusOr<OperationResult>& outcome) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Restore adds a remembered outcome recovered from storage (callers pass
+  // them oldest first, before any ClaimId): dropped if older than the ttl;
+  // the oldest remembered entry is evicted when the table is full.
+  void Restore(JournalEntry entry) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Size answers the number of entries, in flight and remembered.
   size_t Size() const ABSL_LOCKS_EXCLUDED(mu_);

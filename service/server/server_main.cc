@@ -370,9 +370,10 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenStore(
   // On stderr: stdout's first line is the listening line scripts wait for.
   std::fprintf(
       stderr,
-      "bank_server: recovered %zu accounts from %s: last sequence number %llu "
-      "(%llu records committed), %.1f ms\n",
-      recovered.balances.size(), data_dir.c_str(),
+      "bank_server: recovered %zu accounts and %zu request-id journal "
+      "entries from %s: last sequence number %llu (%llu records committed), "
+      "%.1f ms\n",
+      recovered.balances.size(), recovered.entries.size(), data_dir.c_str(),
       static_cast<unsigned long long>(recovered.storage_sequence),
       static_cast<unsigned long long>(recovered.records_committed),
       absl::ToDoubleMilliseconds(recovered.recovery_time));
@@ -385,6 +386,7 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenStore(
   config.accounts = std::move(missing);
   config.engine.store = store->get();
   config.engine.recovered_balances = std::move(recovered.balances);
+  config.engine.recovered_entries = std::move(recovered.entries);
   return store;
 }
 

@@ -17,8 +17,15 @@ absl::Status MemoryStore::Commit(absl::Span<const StoreRecord> records) {
     for (const BalanceWrite& write : record.balances) {
       durable_.balances[write.account_id] = write.balance;
     }
-    for (const auto& entry : record.entries) {
-      durable_.entries.push_back(entry);
+    for (const auto& [key, value] : record.entries) {
+      // A key holds one value, as in a real store: a later write replaces.
+      auto [it, inserted] =
+          entry_index_.try_emplace(key, durable_.entries.size());
+      if (inserted) {
+        durable_.entries.emplace_back(key, value);
+      } else {
+        durable_.entries[it->second].second = value;
+      }
     }
   }
   durable_.records_committed += records.size();

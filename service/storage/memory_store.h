@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "service/storage/account_store.h"
 
@@ -37,6 +38,8 @@ class MemoryStore final : public AccountStore {
   mutable absl::Mutex mu_;
   bool failing_ ABSL_GUARDED_BY(mu_) = false;
   RecoveredState durable_ ABSL_GUARDED_BY(mu_);
+  // Where each entry key sits in durable_.entries.
+  absl::flat_hash_map<std::string, size_t> entry_index_ ABSL_GUARDED_BY(mu_);
   StoreStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

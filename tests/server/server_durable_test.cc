@@ -93,6 +93,52 @@ TEST_P(ServerDurableTest, KillNineKeepsAcknowledgedBalances) {
       AllOf(HasSubstr("recovered 2 accounts"), HasSubstr("synced and closed")));
 }
 
+// A retry after kill -9 gets the original answer and moves no money: the
+// remembered outcome was synced with the change (request_id_journal.h).
+TEST_P(ServerDurableTest, RetryAfterKillNineGetsTheOriginalOutcome) {
+  bank::v1::WithdrawRequest withdraw;
+  withdraw.set_account_id("main");
+  withdraw.set_amount(30);
+  withdraw.set_request_id("3f1c9d1e-0000-4000-8000-000000000001");
+  bank::v1::WithdrawRequest too_much = withdraw;
+  too_much.set_amount(1000);
+  too_much.set_request_id("3f1c9d1e-0000-4000-8000-000000000002");
+  std::string first_bytes;
+  std::string refused_message;
+  {
+    auto server = Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    BankClient client((*server)->NewStub());
+    ASSERT_TRUE(client.Open("main", 80).status.ok());
+    auto first =
+        client.Invoke(&bank::v1::BankService::Stub::Withdraw, withdraw);
+    ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+    EXPECT_EQ(first.response.balance(), 50);
+    first_bytes = first.response.SerializeAsString();
+    auto refused =
+        client.Invoke(&bank::v1::BankService::Stub::Withdraw, too_much);
+    ASSERT_EQ(refused.status.error_code(), grpc::FAILED_PRECONDITION);
+    refused_message = refused.status.error_message();
+    ASSERT_TRUE((*server)->process().Signal(SIGKILL).ok());
+    ASSERT_TRUE((*server)->process().Wait(kServerStopTimeout).ok());
+  }
+  auto server = Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  BankClient client((*server)->NewStub());
+  // Enough money now for the refused one: its retry must still be refused.
+  ASSERT_TRUE(client.Deposit("main", 2000).status.ok());
+  auto retry = client.Invoke(&bank::v1::BankService::Stub::Withdraw, withdraw);
+  ASSERT_TRUE(retry.status.ok()) << retry.status.error_message();
+  EXPECT_EQ(retry.response.SerializeAsString(), first_bytes);
+  auto refused_again =
+      client.Invoke(&bank::v1::BankService::Stub::Withdraw, too_much);
+  EXPECT_EQ(refused_again.status.error_code(), grpc::FAILED_PRECONDITION);
+  EXPECT_EQ(refused_again.status.error_message(), refused_message);
+  EXPECT_EQ(client.GetBalance("main").response.balance(), 2050);
+  EXPECT_THAT((*server)->process().stderr_text(),
+              HasSubstr("2 request-id journal entries"));
+}
+
 TEST_P(ServerDurableTest, SecondServerOnTheSameDirectoryExitsOne) {
   auto first = Start();
   ASSERT_TRUE(first.ok()) << first.status();
