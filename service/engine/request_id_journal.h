@@ -29,7 +29,7 @@
 // told apart): version u8 = 1, sequence u64, remembered_at unix micros i64,
 // kind u8, amount i64, status code u8, balance i64, to_balance i64, then four
 // strings as u32 length + bytes: request id, account id, to account id,
-// status message. About 70 bytes plus the strings.
+// status message: 59 bytes plus the four strings.
 //
 // Thread safety: AddTo may be called from any thread (the sequence is
 // atomic); the rest is used before the engine serves.
