@@ -111,6 +111,7 @@ class LoadRunner {
   void RecordEntry(const BatchEntry& entry, Outcome outcome,
                    const bank::v1::BatchResult* result);
   void OnDone(Slot& slot, const grpc::Status& status);
+  void OnDoneCounted(Slot& slot, const grpc::Status& status);
   void Conclude(Slot& slot, const grpc::Status& status, int64_t end_ns);
   void NoteAnswer(grpc::StatusCode code, int64_t end_ns);
   bool ShouldRetry(const Slot& slot, grpc::StatusCode code,
@@ -157,6 +158,7 @@ class LoadRunner {
   int64_t lost_after_ns_ = 0;
   std::atomic<int64_t> last_answer_ns_{0};
   std::atomic<bool> stopped_{false};
+  std::atomic<int> callbacks_running_{0};  // Inside OnDone now.
   std::atomic<uint64_t> retried_operations_{0};
   std::atomic<uint64_t> retries_max_{0};
   absl::Mutex stop_mu_;
@@ -247,6 +249,11 @@ LoadTiming LoadRunner::Run(bool show_progress) {
     retry_stop_ = true;
   }
   retrier.join();
+  // Every slot has concluded, so no RPC is outstanding and no callback can
+  // begin; wait for those still returning (a few instructions each).
+  while (callbacks_running_.load(std::memory_order_acquire) != 0) {
+    std::this_thread::yield();
+  }
   rusage usage_after{};
   getrusage(RUSAGE_SELF, &usage_after);
   LoadTiming timing;
@@ -449,6 +456,15 @@ void LoadRunner::SendRpc(Slot& slot) {
 }
 
 void LoadRunner::OnDone(Slot& slot, const grpc::Status& status) {
+  // Counted until this returns: the last slot's callback notifies
+  // all_stopped_ and then still runs here, and Run() must not return (and
+  // the runner be destroyed) under it.
+  callbacks_running_.fetch_add(1, std::memory_order_acq_rel);
+  OnDoneCounted(slot, status);
+  callbacks_running_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void LoadRunner::OnDoneCounted(Slot& slot, const grpc::Status& status) {
   const int64_t end_ns = NowNs();
   const grpc::StatusCode code = status.error_code();
   NoteAnswer(code, end_ns);
