@@ -27,6 +27,15 @@ std::string Describe(const Operation& operation) {
 
 }  // namespace
 
+absl::Status RequestIdReusedError(const Operation& first,
+                                  const Operation& repeat) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("request_id '", repeat.request_id,
+                   "' was already used for another operation (",
+                   Describe(first), "); this request is ", Describe(repeat),
+                   ". Use a new request_id for a new operation"));
+}
+
 bool IsRememberedOutcome(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kOk:
@@ -70,12 +79,7 @@ RequestIdTable::Claim RequestIdTable::ClaimId(const Operation& operation,
     Entry& entry = it->second;
     if (!SameParameters(entry.operation, operation)) {
       return {ClaimKind::kAnswered,
-              absl::InvalidArgumentError(
-                  absl::StrCat("request_id '", operation.request_id,
-                               "' was already used for another operation (",
-                               Describe(entry.operation), "); this request is ",
-                               Describe(operation),
-                               ". Use a new request_id for a new operation"))};
+              RequestIdReusedError(entry.operation, operation)};
     }
     if (entry.remembered) return {ClaimKind::kAnswered, entry.outcome};
     entry.waiters.push_back(std::move(*done));

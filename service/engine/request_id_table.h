@@ -65,6 +65,12 @@ struct RequestIdOptions {
 // nothing and may succeed when retried.
 bool IsRememberedOutcome(const absl::Status& status);
 
+// RequestIdReusedError: kInvalidArgument for `repeat`, whose request id was
+// first used for `first` with other parameters; names the id and both
+// operations. Shared with engines that keep ids elsewhere (postgres).
+absl::Status RequestIdReusedError(const Operation& first,
+                                  const Operation& repeat);
+
 class RequestIdTable {
  public:
   explicit RequestIdTable(RequestIdOptions options);

@@ -11,7 +11,7 @@
 namespace bank {
 namespace {
 
-constexpr int kParamsMax = 3;
+constexpr int kParamsMax = 8;  // bank_change_once.
 
 StatementResult ToStatementResult(PGresult* result) {
   StatementResult out;

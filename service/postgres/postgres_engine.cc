@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "service/postgres/pipelined_connection.h"
 #include "service/postgres/postgres_batch.h"
+#include "service/postgres/postgres_request_ids.h"
 #include "service/postgres/postgres_sql.h"
 
 namespace bank {
@@ -90,6 +91,11 @@ struct PostgresEngine::Pending {
   Operation operation;
   OperationDone done;
   int attempts = 0;
+  // Sent as one call of bank_change_once (a change with a request id).
+  bool once = false;
+  // Sweeps of expired request ids.
+  bool is_sweep = false;
+  absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&> sweep_done;
   // Batches only.
   bool is_batch = false;
   bool atomic = false;
@@ -103,6 +109,17 @@ struct PostgresEngine::Pending {
 
   const std::string& route_id() const {
     return is_batch ? batch.front().account_id : operation.account_id;
+  }
+
+  // Fail answers `status` to whichever completion this pending carries.
+  void Fail(const absl::Status& status) {
+    if (is_sweep) {
+      std::move(sweep_done)(status);
+    } else if (is_batch) {
+      std::move(batch_done)(status);
+    } else {
+      std::move(done)(status);
+    }
   }
 };
 
@@ -156,7 +173,17 @@ class PostgresEngine::Pool {
       Pending pending = std::move(waiting.front());
       waiting.pop_front();
       std::vector<StatementGroup> groups;
-      if (!pending.is_batch) {
+      if (pending.is_sweep) {
+        groups.push_back(
+            StatementGroup{{PlanSweep(Now(), options_.request_id_ttl)}, true});
+      } else if (!pending.is_batch && options_.request_ids_enabled &&
+                 UsesRequestId(pending.operation)) {
+        pending.once = true;
+        groups.push_back(StatementGroup{
+            {PlanChangeOnce(pending.operation, options_.accounts_max, Now(),
+                            options_.request_id_ttl)},
+            true});
+      } else if (!pending.is_batch) {
         groups.push_back(StatementGroup{
             PlanOperation(pending.operation, options_.accounts_max), true});
       } else if (!pending.atomic) {
@@ -215,6 +242,10 @@ class PostgresEngine::Pool {
         slot.backoff = options_.reconnect_backoff_min;
       }
     }
+  }
+
+  absl::Time Now() const {
+    return options_.clock ? options_.clock() : absl::Now();
   }
 
   void CloseAll(const std::string& reason,
@@ -394,6 +425,55 @@ void PostgresEngine::ExecuteBatch(std::vector<Operation> operations,
   Wake();
 }
 
+absl::Time PostgresEngine::Now() const {
+  return options_.clock ? options_.clock() : absl::Now();
+}
+
+absl::Status PostgresEngine::Submit(Pending& pending) {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return EngineShutDownError();
+  if (!healthy_) return UnreachableError();
+  if (outstanding_ >= outstanding_max_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the postgres engine already has ", outstanding_max_,
+                     " operations outstanding; try again later"));
+  }
+  ++outstanding_;
+  submitted_.push_back(std::move(pending));
+  return absl::OkStatus();
+}
+
+void PostgresEngine::SweepExpiredRequestIds(
+    absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&> done) {
+  Pending pending;
+  pending.is_sweep = true;
+  pending.sweep_done = std::move(done);
+  absl::Status status = Submit(pending);
+  if (!status.ok()) {
+    pending.Fail(status);  // Not moved: Submit moves only what it accepts.
+    return;
+  }
+  Wake();
+}
+
+void PostgresEngine::MaybeSweep(absl::Time now) {
+  if (!options_.request_ids_enabled ||
+      options_.request_id_sweep_interval <= absl::ZeroDuration() || sweeping_ ||
+      now < next_sweep_at_) {
+    return;
+  }
+  sweeping_ = true;
+  SweepExpiredRequestIds([this](absl::StatusOr<int64_t> deleted) {
+    // Runs on the I/O thread (or here, on refusal). A full chunk means more
+    // may be expired: sweep again at once.
+    sweeping_ = false;
+    const bool full = deleted.ok() &&
+                      *deleted >= static_cast<int64_t>(kRequestIdSweepRowsMax);
+    next_sweep_at_ = Now() + (full ? absl::ZeroDuration()
+                                   : options_.request_id_sweep_interval);
+  });
+}
+
 void PostgresEngine::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
@@ -481,6 +561,7 @@ void PostgresEngine::Run() {
       ++completed;
     };
     const absl::Time now = absl::Now();
+    MaybeSweep(Now());
     if (drain_deadline == absl::InfiniteFuture()) {
       absl::MutexLock lock(&mu_);
       if (shut_down_) drain_deadline = now + kShutdownDrainMax;
@@ -490,7 +571,10 @@ void PostgresEngine::Run() {
     }
     const absl::Duration timeout = pool_->StartDueReconnects(now);
     if (!pool_->Dispatch(waiting, in_flight, events)) {
-      for (Pending& pending : waiting) complete(pending, UnreachableError());
+      for (Pending& pending : waiting) {
+        pending.Fail(UnreachableError());
+        ++completed;
+      }
       waiting.clear();
     }
     SetHealthy(pool_->AnyReady());
@@ -509,8 +593,16 @@ void PostgresEngine::Run() {
                        completed);
         continue;
       }
-      Outcome outcome = InterpretResults(pending.operation,
-                                         options_.accounts_max, job.results);
+      if (pending.is_sweep) {
+        std::move(pending.sweep_done)(ReadSweep(job.results));
+        ++completed;
+        continue;
+      }
+      Outcome outcome =
+          pending.once ? InterpretChangeOnce(pending.operation,
+                                             options_.accounts_max, job.results)
+                       : InterpretResults(pending.operation,
+                                          options_.accounts_max, job.results);
       if (outcome.retry && pending.attempts < options_.retries_max) {
         ++pending.attempts;
         waiting.push_front(std::move(pending));
@@ -524,7 +616,10 @@ void PostgresEngine::Run() {
       Pending pending = std::move(it->second);
       in_flight.erase(it);
       const absl::Status lost = LostError(events.lost_reason);
-      if (!pending.is_batch) {
+      if (pending.is_sweep) {
+        pending.Fail(lost);
+        ++completed;
+      } else if (!pending.is_batch) {
         complete(pending, lost);
       } else if (!pending.atomic) {
         std::move(pending.batch_done)(

@@ -10,6 +10,18 @@
 //   - serialization failures and deadlocks, should the database report any,
 //     are retried up to options.retries_max times, then kUnavailable.
 //
+// Request ids (the contract of idempotent_engine.h) are kept in the
+// database, not in this process: a change with a request id is one call of
+// bank_change_once, which claims the id, applies the change and stores its
+// outcome in the table bank_request_ids in one transaction (see
+// postgres_request_ids.h). So a repeat reaching another replica, or this one
+// after a restart, answers the first outcome, and the same id sent to two
+// replicas at once applies once. Ids expire options.request_id_ttl after
+// their first use; the I/O thread deletes expired rows in chunks of
+// kRequestIdSweepRowsMax every options.request_id_sweep_interval (and at
+// once again while chunks come back full). There is no count limit
+// (--request_ids_max): the table lives on the database's disk.
+//
 // Asynchronous: Execute() never touches the network. It queues the operation
 // and wakes the engine's one I/O thread, which keeps a pool of libpq
 // connections in non-blocking pipeline mode (many operations in flight on
@@ -39,6 +51,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -50,6 +63,7 @@
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/engine_factory.h"
+#include "service/engine/request_id_table.h"
 #include "service/postgres/pipelined_connection.h"
 
 namespace bank {
@@ -58,6 +72,8 @@ inline constexpr size_t kPostgresConnectionsDefault = 4;
 inline constexpr size_t kPostgresConnectionsMax = 256;
 inline constexpr size_t kPipelineDepthMaxDefault = 256;
 inline constexpr int kRetriesMaxDefault = 5;
+inline constexpr absl::Duration kRequestIdSweepIntervalDefault =
+    absl::Minutes(1);
 
 struct PostgresOptions {
   // libpq connection string (key=value or postgresql:// URI). Must not hold a
@@ -73,6 +89,15 @@ struct PostgresOptions {
   absl::Duration reconnect_backoff_max = absl::Seconds(2);
   // How long Create() waits for the database at start.
   absl::Duration connect_timeout = absl::Seconds(30);
+  // Request ids: when false, request_id is ignored (every change applies).
+  bool request_ids_enabled = true;
+  absl::Duration request_id_ttl = kRequestIdTtlDefault;
+  // How often expired ids are swept; ZeroDuration: never (tests sweep by
+  // calling SweepExpiredRequestIds).
+  absl::Duration request_id_sweep_interval = kRequestIdSweepIntervalDefault;
+  // The clock request ids are stamped and expired with; null: absl::Now.
+  // Tests inject one.
+  std::function<absl::Time()> clock;
 };
 
 // RedactDsn answers `dsn` with any password replaced by "***", for messages.
@@ -105,6 +130,12 @@ class PostgresEngine final : public AccountEngine {
   // Healthy: at least one pooled connection is up.
   bool Healthy() const override;
 
+  // SweepExpiredRequestIds deletes up to kRequestIdSweepRowsMax request ids
+  // expired by now and answers how many it deleted (or why not: as
+  // Execute's statuses). The I/O thread runs the same sweep periodically.
+  void SweepExpiredRequestIds(
+      absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&> done);
+
   // WaitForHealth waits at most `timeout` until Healthy() == `healthy`, and
   // answers whether it is. For start-up and tests.
   bool WaitForHealth(bool healthy, absl::Duration timeout) const;
@@ -128,6 +159,12 @@ class PostgresEngine final : public AccountEngine {
                       absl::flat_hash_map<uint64_t, Pending>& in_flight,
                       PipelinedConnection::Events& events, size_t& completed);
   void Wake();
+  absl::Time Now() const;
+  // Submit moves `pending` into the queue (counted as outstanding) or
+  // answers why not, leaving it untouched.
+  absl::Status Submit(Pending& pending);
+  // MaybeSweep submits the periodic sweep when one is due (I/O thread).
+  void MaybeSweep(absl::Time now);
 
   const PostgresOptions options_;
   const size_t outstanding_max_;
@@ -142,6 +179,10 @@ class PostgresEngine final : public AccountEngine {
   absl::Mutex join_mu_;  // Serialises Shutdown's join.
   std::thread thread_;
   std::unique_ptr<Pool> pool_;  // I/O thread only.
+  // I/O thread only: when the next periodic sweep is due, and whether one
+  // is outstanding.
+  absl::Time next_sweep_at_ = absl::InfinitePast();
+  bool sweeping_ = false;
 };
 
 }  // namespace bank

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/postgres/postgres_request_ids.h"
 
 namespace bank {
 namespace {
@@ -15,6 +16,7 @@ namespace {
 // Deposits refuse to pass INT64_MAX in SQL, as CheckedDeposit does in memory:
 // the bigint would raise an overflow error instead of a clean refusal.
 #define BANK_INT64_MAX_SQL "9223372036854775807"
+#define BANK_SWEEP_ROWS_MAX_SQL "1000"
 
 struct StatementText {
   const char* name;
@@ -90,11 +92,29 @@ constexpr StatementText kStatements[kStatementCount] = {
     {"bank_batch_count",
      "UPDATE bank_meta SET value = value + $1::bigint"
      " WHERE key = 'account_count'"},
+    // See postgres_request_ids.h: claim, apply and remember in one call.
+    {"bank_change_once",
+     "SELECT verdict, out1, out2, out3, out4, first_kind, first_account,"
+     " first_to, first_amount FROM bank_change_once($1::text, $2::smallint,"
+     " $3::text, $4::text, $5::bigint, $6::bigint, $7::bigint, $8::bigint)"},
+    // $1 expired before (microseconds since the epoch). Rows another
+    // transaction holds are skipped, so replicas sweeping together never
+    // wait on each other or on a claim.
+    {"bank_sweep_request_ids",
+     "WITH gone AS (DELETE FROM bank_request_ids WHERE id IN ("
+     "  SELECT id FROM bank_request_ids WHERE created_us <= $1::bigint"
+     "  ORDER BY created_us LIMIT " BANK_SWEEP_ROWS_MAX_SQL
+     "  FOR UPDATE SKIP LOCKED) RETURNING 1)"
+     " SELECT count(*) FROM gone"},
 };
+static_assert(kRequestIdSweepRowsMax == 1000,
+              "BANK_SWEEP_ROWS_MAX_SQL must say kRequestIdSweepRowsMax");
 
-const char kSchemaSql[] =
+const char kMetaSql[] =
     "CREATE TABLE IF NOT EXISTS bank_meta ("
-    "  key text PRIMARY KEY, value bigint NOT NULL);"
+    "  key text PRIMARY KEY, value bigint NOT NULL);";
+
+const char kAccountsSql[] =
     "CREATE TABLE IF NOT EXISTS bank_accounts ("
     "  id text COLLATE \"C\" PRIMARY KEY,"
     "  balance bigint NOT NULL CHECK (balance >= 0));"
@@ -328,33 +348,41 @@ absl::Status EnsureSchema(PGconn* connection) {
     }
     return result;
   };
-  // One transaction: the lock is held until COMMIT.
-  absl::StatusOr<Result> done = run(
-      absl::StrCat("BEGIN; SET LOCAL client_min_messages = warning;"
-                   " SELECT pg_advisory_xact_lock(",
-                   kSchemaLockKey, ");", kSchemaSql,
-                   "INSERT INTO bank_meta VALUES ('schema_version', ",
-                   kSchemaVersion, ") ON CONFLICT (key) DO NOTHING; COMMIT;"));
-  if (!done.ok()) {
-    PQclear(PQexec(connection, "ROLLBACK"));
+  // One transaction: the lock is held until COMMIT or ROLLBACK. The version
+  // is read before anything else is created, so that a newer schema's
+  // tables and functions are never overwritten by this binary's.
+  auto in_transaction = [&]() -> absl::Status {
+    absl::StatusOr<Result> done =
+        run(absl::StrCat("BEGIN; SET LOCAL client_min_messages = warning;"
+                         " SELECT pg_advisory_xact_lock(",
+                         kSchemaLockKey, ");", kMetaSql));
+    if (!done.ok()) return done.status();
+    absl::StatusOr<Result> version =
+        run("SELECT value FROM bank_meta WHERE key = 'schema_version'");
+    if (!version.ok()) return version.status();
+    int64_t found = 0;
+    if (PQntuples(version->get()) > 1 ||
+        (PQntuples(version->get()) == 1 &&
+         !absl::SimpleAtoi(PQgetvalue(version->get(), 0, 0), &found))) {
+      return absl::FailedPreconditionError(
+          "bank_meta has no readable schema_version row");
+    }
+    if (found > kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the database's bank schema is version ", found,
+                       ", newer than this bank_server knows (", kSchemaVersion,
+                       "); refusing to start: run a newer bank_server"));
+    }
+    done = run(absl::StrCat(
+        kAccountsSql, kRequestIdSchemaSql,
+        "INSERT INTO bank_meta VALUES ('schema_version', ", kSchemaVersion,
+        ") ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;"
+        " COMMIT;"));
     return done.status();
-  }
-  absl::StatusOr<Result> version =
-      run("SELECT value FROM bank_meta WHERE key = 'schema_version'");
-  if (!version.ok()) return version.status();
-  int64_t found = 0;
-  if (PQntuples(version->get()) != 1 ||
-      !absl::SimpleAtoi(PQgetvalue(version->get(), 0, 0), &found)) {
-    return absl::FailedPreconditionError(
-        "bank_meta has no readable schema_version row");
-  }
-  if (found > kSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the database's bank schema is version ", found,
-                     ", newer than this bank_server knows (", kSchemaVersion,
-                     "); refusing to start: run a newer bank_server"));
-  }
-  return absl::OkStatus();
+  };
+  absl::Status status = in_transaction();
+  if (!status.ok()) PQclear(PQexec(connection, "ROLLBACK"));
+  return status;
 }
 
 }  // namespace bank

@@ -9,7 +9,8 @@
 // SQL used (plain PostgreSQL; see docs/SCALING.md for other databases):
 // CREATE TABLE IF NOT EXISTS, INSERT ... ON CONFLICT DO NOTHING RETURNING,
 // UPDATE ... RETURNING, data-modifying CTEs, SELECT ... ORDER BY ... FOR
-// UPDATE, pg_advisory_xact_lock (schema creation only).
+// UPDATE, pg_advisory_xact_lock (schema creation only), and for request ids
+// one PL/pgSQL function and DELETE ... FOR UPDATE SKIP LOCKED.
 
 #ifndef BANK_SERVICE_POSTGRES_POSTGRES_SQL_H_
 #define BANK_SERVICE_POSTGRES_POSTGRES_SQL_H_
@@ -27,8 +28,10 @@ typedef struct pg_conn PGconn;
 namespace bank {
 
 // kSchemaVersion: the schema this binary creates and understands. A database
-// whose bank_meta says more is refused (written by a newer binary).
-inline constexpr int kSchemaVersion = 1;
+// whose bank_meta says more is refused (written by a newer binary); an older
+// one is brought up to this version. History: 1 accounts and meta; 2 adds
+// bank_request_ids and bank_change_once (postgres_request_ids.h).
+inline constexpr int kSchemaVersion = 2;
 
 enum class Statement {
   kOpenInsert,
@@ -47,8 +50,11 @@ enum class Statement {
   kBatchInsert,
   kBatchUpdate,
   kBatchCount,
+  // Request ids (postgres_request_ids.h).
+  kChangeOnce,
+  kSweepRequestIds,
 };
-inline constexpr int kStatementCount = 15;
+inline constexpr int kStatementCount = 17;
 
 // StatementName is the prepared statement's name; StatementSql its text.
 const char* StatementName(Statement statement);
@@ -90,9 +96,10 @@ struct Outcome {
 Outcome InterpretResults(const Operation& operation, size_t accounts_max,
                          const std::vector<StatementResult>& results);
 
-// EnsureSchema creates the tables if missing and checks the schema version,
-// on a blocking connection, under an advisory lock so that replicas starting
-// together do not race. kFailedPrecondition for a newer schema.
+// EnsureSchema checks the schema version and then creates or upgrades the
+// tables and functions, on a blocking connection, in one transaction under
+// an advisory lock so that replicas starting together do not race.
+// kFailedPrecondition for a newer schema (nothing is changed then).
 absl::Status EnsureSchema(PGconn* connection);
 
 }  // namespace bank

@@ -4,7 +4,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "service/engine/idempotent_engine.h"
 
 namespace bank {
 
@@ -20,16 +19,15 @@ absl::StatusOr<std::unique_ptr<AccountEngine>> CreateServerEngine(
     if (!no_password.ok()) return no_password;
     PostgresOptions with_limits = postgres;
     with_limits.accounts_max = options.accounts_max;
+    // Request ids live in the database (bank_request_ids), written in the
+    // same transaction as the change, so they hold across replicas and
+    // restarts; no in-memory IdempotentEngine in front (docs/SERVER.md).
+    with_limits.request_ids_enabled = options.request_ids_enabled;
+    with_limits.request_id_ttl = options.request_ids.ttl;
     absl::StatusOr<std::unique_ptr<PostgresEngine>> engine =
         PostgresEngine::Create(with_limits);
     if (!engine.ok()) return engine.status();
-    if (!options.request_ids_enabled) {
-      return std::unique_ptr<AccountEngine>(*std::move(engine));
-    }
-    // Request ids as for every engine; the table is this server's memory, so
-    // a repeat must reach the same bank_server (docs/SERVER.md).
-    return std::unique_ptr<AccountEngine>(std::make_unique<IdempotentEngine>(
-        *std::move(engine), options.request_ids));
+    return std::unique_ptr<AccountEngine>(*std::move(engine));
   }
   absl::StatusOr<std::unique_ptr<AccountEngine>> engine = CreateEngine(options);
   if (!engine.ok() && engine.status().message().find("unknown engine") !=

@@ -16,6 +16,7 @@
 #include "service/engine/account_engine.h"
 #include "service/engine/engine_factory.h"
 #include "service/engine/latency_injector.h"
+#include "service/engine/request_id_table.h"
 
 namespace bank::testing {
 
@@ -55,6 +56,30 @@ std::vector<EngineConfig> ContractEngineConfigs();
 // SafeContractEngineConfigs: likewise, the engines that must never lose an
 // update (SafeEngineConfigs() in the engine binaries).
 std::vector<EngineConfig> SafeContractEngineConfigs();
+
+// IdempotentEngineUnderTest: an engine that keeps the request-id contract
+// of idempotent_engine.h, and how to count the ids it remembers now.
+struct IdempotentEngineUnderTest {
+  std::unique_ptr<AccountEngine> engine;
+  std::function<size_t()> remembered_ids;
+};
+
+// IdempotencyConfig names one engine the shared idempotency suite
+// (engine_idempotency_test.cc) runs over.
+struct IdempotencyConfig {
+  std::string label;
+  // count_bounded: request_ids_max applies (the in-memory table); false
+  // for engines that keep ids in a database, bounded by the ttl only.
+  bool count_bounded = true;
+  std::function<IdempotentEngineUnderTest(size_t accounts_max,
+                                          const RequestIdOptions& options)>
+      make;
+};
+
+// IdempotencyEngineConfigs: defined by each binary that compiles the suite:
+// every in-memory engine wrapped in an IdempotentEngine for
+// engine_idempotency_test, the postgres engine for postgres_idempotency_test.
+std::vector<IdempotencyConfig> IdempotencyEngineConfigs();
 
 // MakeEngine builds `config`'s engine with the given limits, latency and test
 // hook (see latency_injector.h; the model ignores latency and hook).

@@ -163,6 +163,12 @@ TEST(MakeConfigTest, RequestIdsAreOnAndRetryBoundsAreChecked) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->request_ids);
   EXPECT_EQ(config->retry_for, absl::Seconds(30));
+  // Several replicas share their ids in the database: retries stay on.
+  FlagValues replicas;
+  replicas.target = "127.0.0.1:1,127.0.0.1:2";
+  absl::StatusOr<LoadgenConfig> spread = MakeConfig(replicas);
+  ASSERT_TRUE(spread.ok()) << spread.status();
+  EXPECT_TRUE(spread->request_ids);
   EXPECT_DOUBLE_EQ(config->indeterminate_max, 0.01);
   FlagValues bad_share;
   bad_share.indeterminate_max = 1.5;

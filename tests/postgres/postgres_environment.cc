@@ -38,10 +38,15 @@ std::unique_ptr<PostgresEngine> PostgresEnvironment::NewEngineOn(
     const std::string& schema, size_t accounts_max, size_t connections,
     size_t pipeline_depth_max) {
   PostgresOptions options;
-  options.dsn = server().DsnForSchema(schema);
   options.accounts_max = accounts_max;
   options.connections = connections;
   options.pipeline_depth_max = pipeline_depth_max;
+  return NewEngineWith(schema, std::move(options));
+}
+
+std::unique_ptr<PostgresEngine> PostgresEnvironment::NewEngineWith(
+    const std::string& schema, PostgresOptions options) {
+  options.dsn = server().DsnForSchema(schema);
   absl::StatusOr<std::unique_ptr<PostgresEngine>> engine =
       PostgresEngine::Create(options);
   EXPECT_TRUE(engine.ok()) << engine.status();

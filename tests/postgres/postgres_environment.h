@@ -33,6 +33,10 @@ class PostgresEnvironment : public ::testing::Environment {
   static std::unique_ptr<PostgresEngine> NewEngineOn(
       const std::string& schema, size_t accounts_max, size_t connections = 2,
       size_t pipeline_depth_max = kPipelineDepthMaxDefault);
+  // NewEngineWith builds an engine on `schema` with `options`, whose dsn it
+  // sets to the schema's.
+  static std::unique_ptr<PostgresEngine> NewEngineWith(
+      const std::string& schema, PostgresOptions options);
 };
 
 }  // namespace bank::testing
