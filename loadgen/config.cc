@@ -165,12 +165,10 @@ absl::Status FillOperations(const FlagValues& flags, LoadgenConfig& config) {
   if (!(flags.indeterminate_max >= 0 && flags.indeterminate_max <= 1)) {
     return Invalid("indeterminate_max", "must be a share from 0 to 1");
   }
-  // Remembered request ids live in one bank_server's memory. A target of
-  // several servers (replicas over one database) may send a retry to a
-  // server that never saw the id, which would apply it a second time: so
-  // with several servers nothing is retried, as with --request_ids=false.
-  config.request_ids =
-      flags.request_ids && flags.target.find(',') == std::string::npos;
+  // Also with several servers: replicas share one PostgreSQL, which keeps
+  // the request ids (bank_request_ids), so a retry that fails over to
+  // another replica replays instead of applying twice.
+  config.request_ids = flags.request_ids;
   config.retry_for = flags.retry_for;
   config.indeterminate_max = flags.indeterminate_max;
   config.seed = flags.seed;
