@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -329,6 +330,45 @@ TEST(PostgresRequestIdTest, AVersionOneSchemaIsUpgradedInPlace) {
   ASSERT_TRUE(ExecuteAndWait(*engine, deposit).ok());
   ASSERT_TRUE(ExecuteAndWait(*engine, deposit).ok());
   EXPECT_EQ(BalanceOf(*engine, "old"), 10);
+}
+
+// The storage cost stated in docs/SERVER.md: one remembered id (a 36-byte
+// UUID, a deposit on an 8-byte account id, as bank_change_once writes it)
+// measured as pg_column_size of the row and as the table's total size with
+// its two indexes, per row, over kMeasuredRows rows.
+TEST(PostgresRequestIdTest, ARememberedIdCostsAFewHundredBytes) {
+  constexpr int kMeasuredRows = 10000;
+  const std::string schema = NewSchema();
+  ASSERT_NE(Replica(schema), nullptr);  // Creates the table.
+  TempPostgres& server = PostgresEnvironment::server();
+  ASSERT_TRUE(server
+                  .Exec("INSERT INTO " + schema +
+                        ".bank_request_ids SELECT gen_random_uuid()::text,"
+                        " 1700000000000000 + i, 2, 100,"
+                        " 'acct' || lpad((i % 10000)::text, 4, '0'), '',"
+                        " 1000 + i, 900 + i, NULL, NULL"
+                        " FROM generate_series(1, " +
+                        std::to_string(kMeasuredRows) + ") AS i")
+                  .ok());
+  ASSERT_TRUE(
+      server.Exec("VACUUM ANALYZE " + schema + ".bank_request_ids").ok());
+  absl::StatusOr<std::string> row =
+      server.Exec("SELECT round(avg(pg_column_size(t.*))) FROM " + schema +
+                  ".bank_request_ids AS t");
+  absl::StatusOr<std::string> total =
+      server.Exec("SELECT pg_total_relation_size('" + schema +
+                  ".bank_request_ids') / " + std::to_string(kMeasuredRows));
+  ASSERT_TRUE(row.ok()) << row.status();
+  ASSERT_TRUE(total.ok()) << total.status();
+  int64_t row_bytes = 0;
+  int64_t total_bytes = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(*row, &row_bytes));
+  ASSERT_TRUE(absl::SimpleAtoi(*total, &total_bytes));
+  std::cout << "bank_request_ids: " << row_bytes << " bytes per row "
+            << "(pg_column_size), " << total_bytes
+            << " bytes per row with indexes and page overhead\n";
+  EXPECT_LE(row_bytes, 150);
+  EXPECT_LE(total_bytes, 400);
 }
 
 }  // namespace
