@@ -41,7 +41,7 @@ for engine in mutex queue; do
     for workload in hot wide; do
       for concurrency in 64 256; do
         name=$engine-$mode-$workload-$concurrency
-        flags=(--listen=127.0.0.1:0 --engine="$engine")
+        flags=(--listen=127.0.0.1:0 --engine="$engine" --open_account_rps_per_peer=0)
         [[ $mode == durable ]] && flags+=(--data_dir="$work/data-$name")
         : >"$work/$name.out"
         "${pin_server[@]}" "$server_bin" "${flags[@]}" \
