@@ -34,6 +34,7 @@
 #define BANK_SERVICE_ENGINE_IDEMPOTENT_ENGINE_H_
 
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -56,14 +57,33 @@ class IdempotentEngine final : public AccountEngine {
   ~IdempotentEngine() override;
 
   void Execute(Operation operation, OperationDone done) override;
-  // ExecuteBatch passes the batch to the wrapped engine as it is: request
-  // ids inside a batch are not looked up or remembered (bank.v1's batch
-  // carries none); a batch is retried safely only if it is atomic and the
-  // caller can tell from its results whether it applied.
+  // ExecuteBatch (idempotent_batch.cc) gives each change in the batch that
+  // carries a request id the single operation's contract above; changes
+  // without one, and every kGetBalance (its id is dropped), run as they
+  // are. Only the changes this call claimed first reach the wrapped engine
+  // with their request id; replayed, attached and refused ones never reach
+  // it. Before any look-up, a change whose fields are invalid, or whose id
+  // an earlier operation of the same batch already uses, is refused with
+  // kInvalidArgument.
+  //   atomic = false  each change answers exactly what the single operation
+  //                   would, in its place (replay, kInvalidArgument for
+  //                   other parameters, waiting for a first in flight
+  //                   elsewhere); the rest runs as one batch, in order.
+  //   atomic = true   every id is looked up and every new one claimed under
+  //                   one lock, all or none. The batch fails at the first
+  //                   operation that is refused, is invalid, reuses an id
+  //                   with other parameters or replays a remembered error
+  //                   (that result, the others kAborted; nothing runs);
+  //                   if an id is in flight elsewhere, every result is
+  //                   kAborted naming it (nothing runs; retry). Otherwise
+  //                   remembered successes replay and the rest applies as
+  //                   one atomic batch; each claimed id then remembers its
+  //                   own result (kAborted is not remembered, so a retry of
+  //                   a failed batch runs those operations again).
+  // A batch-level error of the wrapped engine (nothing applied) answers
+  // the batch with it, once every attached change has its answer.
   void ExecuteBatch(std::vector<Operation> operations, bool atomic,
-                    BatchDone done) override {
-    inner_->ExecuteBatch(std::move(operations), atomic, std::move(done));
-  }
+                    BatchDone done) override;
   void Shutdown() override { inner_->Shutdown(); }
   // Name is the wrapped engine's: the wrapper is not an engine choice.
   const char* Name() const override { return inner_->Name(); }
@@ -75,6 +95,22 @@ class IdempotentEngine final : public AccountEngine {
   size_t RememberedIds() const { return table_.Size(); }
 
  private:
+  struct PendingBatch;
+  // The two halves of ExecuteBatch; `refused` lists the operations refused
+  // before any look-up, by ascending index.
+  void ExecuteNonAtomic(std::vector<Operation> operations,
+                        const std::vector<size_t>& with_ids,
+                        std::vector<std::pair<size_t, absl::Status>> refused,
+                        BatchDone done);
+  void ExecuteAtomic(std::vector<Operation> operations,
+                     const std::vector<size_t>& with_ids,
+                     std::vector<std::pair<size_t, absl::Status>> refused,
+                     BatchDone done);
+  // FinishClaim records the outcome of a claimed id and answers the repeats
+  // that attached to it meanwhile.
+  void FinishClaim(const std::string& request_id,
+                   const absl::StatusOr<OperationResult>& outcome);
+
   // Declared before inner_, so destroyed after it: the engine writes to it.
   const std::unique_ptr<RequestIdJournal> journal_;
   const std::unique_ptr<AccountEngine> inner_;

@@ -1,5 +1,6 @@
 #include "service/engine/request_id_table.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -70,29 +71,24 @@ void RequestIdTable::ExpireLocked(absl::Time now) {
   }
 }
 
-RequestIdTable::Claim RequestIdTable::ClaimId(const Operation& operation,
-                                              OperationDone* done) {
-  absl::MutexLock lock(&mu_);
-  ExpireLocked(Now());
+RequestIdTable::Claim RequestIdTable::LookUpLocked(
+    const Operation& operation) const {
+  mu_.AssertHeld();
   auto it = entries_.find(operation.request_id);
-  if (it != entries_.end()) {
-    Entry& entry = it->second;
-    if (!SameParameters(entry.operation, operation)) {
-      return {ClaimKind::kAnswered,
-              RequestIdReusedError(entry.operation, operation)};
-    }
-    if (entry.remembered) return {ClaimKind::kAnswered, entry.outcome};
-    entry.waiters.push_back(std::move(*done));
-    return {ClaimKind::kAttached, OperationResult{}};
+  if (it == entries_.end()) return {ClaimKind::kFirst, OperationResult{}};
+  const Entry& entry = it->second;
+  if (!SameParameters(entry.operation, operation)) {
+    return {ClaimKind::kAnswered,
+            RequestIdReusedError(entry.operation, operation)};
   }
+  if (entry.remembered) return {ClaimKind::kAnswered, entry.outcome};
+  return {ClaimKind::kAttached, OperationResult{}};
+}
+
+bool RequestIdTable::InsertLocked(const Operation& operation) {
+  mu_.AssertHeld();
   if (entries_.size() >= options_.entries_max) {
-    if (remembered_order_.empty()) {
-      return {ClaimKind::kAnswered,
-              absl::ResourceExhaustedError(absl::StrCat(
-                  "all ", options_.entries_max,
-                  " request ids (--request_ids_max) belong to operations "
-                  "still in flight; retry later"))};
-    }
+    if (remembered_order_.empty()) return false;
     entries_.erase(*remembered_order_.front());
     remembered_order_.pop_front();
   }
@@ -100,7 +96,69 @@ RequestIdTable::Claim RequestIdTable::ClaimId(const Operation& operation,
   entry.operation = operation;
   entry.operation.request_id.clear();
   entries_.emplace(operation.request_id, std::move(entry));
-  return {ClaimKind::kFirst, OperationResult{}};
+  return true;
+}
+
+absl::Status RequestIdTable::FullError() const {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("all ", options_.entries_max,
+                   " request ids (--request_ids_max) belong to operations "
+                   "still in flight; retry later"));
+}
+
+RequestIdTable::Claim RequestIdTable::ClaimId(const Operation& operation,
+                                              OperationDone* done) {
+  absl::MutexLock lock(&mu_);
+  ExpireLocked(Now());
+  Claim claim = LookUpLocked(operation);
+  switch (claim.kind) {
+    case ClaimKind::kFirst:
+      if (!InsertLocked(operation)) return {ClaimKind::kAnswered, FullError()};
+      return claim;
+    case ClaimKind::kAttached:
+      entries_.find(operation.request_id)
+          ->second.waiters.push_back(std::move(*done));
+      return claim;
+    case ClaimKind::kAnswered:
+      break;
+  }
+  return claim;
+}
+
+RequestIdTable::BatchClaim RequestIdTable::ClaimAllOrNone(
+    const std::vector<const Operation*>& operations, bool claim) {
+  BatchClaim batch;
+  batch.claims.reserve(operations.size());
+  absl::MutexLock lock(&mu_);
+  ExpireLocked(Now());
+  size_t new_ids = 0;
+  bool blocked = false;
+  for (const Operation* operation : operations) {
+    batch.claims.push_back(LookUpLocked(*operation));
+    const Claim& claim = batch.claims.back();
+    if (claim.kind == ClaimKind::kFirst) ++new_ids;
+    if (claim.kind == ClaimKind::kAttached || !claim.outcome.ok()) {
+      blocked = true;
+    }
+  }
+  if (!claim || blocked || new_ids == 0) return batch;
+  // Entries in flight cannot be evicted; every remembered one can.
+  const size_t in_flight = entries_.size() - remembered_order_.size();
+  if (in_flight + new_ids > options_.entries_max) {
+    batch.status = absl::ResourceExhaustedError(absl::StrCat(
+        "the atomic batch needs ", new_ids, " new request ids but only ",
+        options_.entries_max - std::min(in_flight, options_.entries_max),
+        " of --request_ids_max=", options_.entries_max,
+        " are not in flight; retry later or send fewer ids per batch"));
+    return batch;
+  }
+  for (size_t i = 0; i < operations.size(); ++i) {
+    if (batch.claims[i].kind != ClaimKind::kFirst) continue;
+    const bool inserted = InsertLocked(*operations[i]);
+    BANK_CHECK(inserted);  // Room was counted above.
+  }
+  batch.claimed = true;
+  return batch;
 }
 
 std::vector<OperationDone> RequestIdTable::Finish(

@@ -82,6 +82,7 @@ class RequestIdTable {
     kFirst,     // New id: run the operation, then call Finish.
     kAnswered,  // `outcome` is the answer (a replay or an error); run nothing.
     kAttached,  // In flight: `done` was taken and will come back from Finish.
+                // (From ClaimAllOrNone: in flight elsewhere; nothing taken.)
   };
   struct Claim {
     ClaimKind kind = ClaimKind::kFirst;
@@ -93,6 +94,26 @@ class RequestIdTable {
   // id. On kAttached, `*done` has been moved into the entry.
   Claim ClaimId(const Operation& operation, OperationDone* done)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ClaimAllOrNone looks up several operations at once, for an atomic
+  // batch, under one lock: each must carry a non-empty, valid request_id,
+  // all different. It answers one Claim per operation, in order: kFirst
+  // (a new id), kAnswered (the remembered outcome, or kInvalidArgument for
+  // other parameters) or kAttached, which here means in flight elsewhere
+  // (another request is applying it; nothing waits, nothing was taken). It
+  // claims every kFirst id (the caller must Finish each) only when all of them
+  // can be claimed and no operation is in flight or answered with an error;
+  // otherwise, or when `claim` is false (a look-up only), it claims none
+  // (`claimed` false). Room for the new ids is made as ClaimId does; when even
+  // evicting every remembered entry leaves too little, `status` is
+  // kResourceExhausted and nothing is claimed.
+  struct BatchClaim {
+    absl::Status status;
+    bool claimed = false;
+    std::vector<Claim> claims;
+  };
+  BatchClaim ClaimAllOrNone(const std::vector<const Operation*>& operations,
+                            bool claim) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Finish records the outcome of the kFirst operation with `request_id`
   // (or drops the entry if the outcome is not remembered) and answers the
@@ -121,6 +142,16 @@ class RequestIdTable {
   using Map = absl::node_hash_map<std::string, Entry>;
 
   absl::Time Now() const;
+  // LookUpLocked answers kFirst for a new id, kAnswered for a remembered
+  // entry or other parameters, kAttached for an entry in flight (without
+  // attaching anything).
+  Claim LookUpLocked(const Operation& operation) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // InsertLocked makes room as needed and adds an in-flight entry; false
+  // when every entry is in flight and the table is full.
+  bool InsertLocked(const Operation& operation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status FullError() const;
   // ExpireLocked forgets remembered entries older than the ttl.
   void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
