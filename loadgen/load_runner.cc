@@ -83,6 +83,31 @@ struct Slot {
   bank::v1::ApplyBatchResponse batch_response;
 };
 
+// HasChange: the slot's RPC changes something (a batch: any of its
+// operations), so it carries request ids.
+bool HasChange(const Slot& slot) {
+  if (slot.batch.empty()) return slot.kind != RpcKind::kBalance;
+  for (const BatchEntry& entry : slot.batch) {
+    if (entry.kind != RpcKind::kBalance) return true;
+  }
+  return false;
+}
+
+// BatchOperationsIndeterminate: an answered batch some of whose operations
+// have an unknown outcome (e.g. UNAVAILABLE from an engine shutting down);
+// resending it with the same ids settles them.
+bool BatchOperationsIndeterminate(const Slot& slot) {
+  for (const bank::v1::BatchResult& result : slot.batch_response.results()) {
+    const int code = result.status().code();
+    if (code < 0 || code >= static_cast<int>(kStatusCodeCount) ||
+        ClassifyStatus(static_cast<grpc::StatusCode>(code)) ==
+            Outcome::kIndeterminate) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Trampoline state: if gRPC ever runs a completion inline, inside the call
 // that started the RPC, the next start is queued here and run by the
 // outermost start on this thread, so the stack never grows with the load.
@@ -325,10 +350,10 @@ void LoadRunner::StartOne(Slot& slot) {
   slot.start_ns = now_ns;
   slot.retries = 0;
   slot.request_id.clear();
-  // Batches carry no request ids (bank.v1 remembers none for ApplyBatch),
-  // so they are never retried.
-  if (config_.request_ids && config_.batch == 0 &&
-      slot.kind != RpcKind::kBalance) {
+  // A batch's id is the stem of its changes' ids (stem.0, stem.1, ...): a
+  // retry resends the same batch with the same ids, so every change applies
+  // at most once and the retry answers the first outcomes.
+  if (config_.request_ids && HasChange(slot)) {
     slot.request_id =
         absl::StrCat(id_prefix_, slot.index, "-", slot.sequence++);
   }
@@ -385,23 +410,32 @@ void LoadRunner::SendBatch(Slot& slot) {
   // Clear keeps the allocated operations, so the request is rebuilt in
   // place from one RPC to the next.
   slot.batch_request.mutable_operations()->Clear();
-  for (const BatchEntry& entry : slot.batch) {
+  for (size_t i = 0; i < slot.batch.size(); ++i) {
+    const BatchEntry& entry = slot.batch[i];
     bank::v1::BatchOperation* operation = slot.batch_request.add_operations();
     const std::string& id = config_.account_ids[entry.account];
+    // The change's own request id, derived from the batch's: the same on
+    // every attempt.
+    const std::string request_id = slot.request_id.empty()
+                                       ? std::string()
+                                       : absl::StrCat(slot.request_id, ".", i);
     switch (entry.kind) {
       case RpcKind::kWithdraw:
         operation->mutable_withdraw()->set_account_id(id);
         operation->mutable_withdraw()->set_amount(entry.amount);
+        operation->mutable_withdraw()->set_request_id(request_id);
         break;
       case RpcKind::kDeposit:
         operation->mutable_deposit()->set_account_id(id);
         operation->mutable_deposit()->set_amount(entry.amount);
+        operation->mutable_deposit()->set_request_id(request_id);
         break;
       case RpcKind::kTransfer:
         operation->mutable_transfer()->set_from_account_id(id);
         operation->mutable_transfer()->set_to_account_id(
             config_.account_ids[entry.to_account]);
         operation->mutable_transfer()->set_amount(entry.amount);
+        operation->mutable_transfer()->set_request_id(request_id);
         break;
       case RpcKind::kBalance:
         operation->mutable_get_balance()->set_account_id(id);
@@ -469,7 +503,13 @@ void LoadRunner::OnDoneCounted(Slot& slot, const grpc::Status& status) {
   const grpc::StatusCode code = status.error_code();
   NoteAnswer(code, end_ns);
   slot.last_code = code;
-  if (ShouldRetry(slot, code, end_ns)) {
+  // An answered batch may still hold operations of unknown outcome.
+  const grpc::StatusCode retry_code = code == grpc::StatusCode::OK &&
+                                              config_.batch > 0 &&
+                                              BatchOperationsIndeterminate(slot)
+                                          ? grpc::StatusCode::UNAVAILABLE
+                                          : code;
+  if (ShouldRetry(slot, retry_code, end_ns)) {
     ScheduleRetry(slot, end_ns);
     return;
   }
@@ -505,7 +545,11 @@ bool LoadRunner::ShouldRetry(const Slot& slot, grpc::StatusCode code,
 }
 
 void LoadRunner::ScheduleRetry(Slot& slot, int64_t now_ns) {
-  if (slot.retries++ == 0) retried_operations_.fetch_add(1, kRelaxed);
+  // A batch is retried whole: each of its operations counts as retried.
+  if (slot.retries++ == 0) {
+    retried_operations_.fetch_add(slot.batch.empty() ? 1 : slot.batch.size(),
+                                  kRelaxed);
+  }
   uint64_t highest = retries_max_.load(kRelaxed);
   while (slot.retries > highest &&
          !retries_max_.compare_exchange_weak(highest, slot.retries, kRelaxed)) {

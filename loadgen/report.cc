@@ -187,9 +187,10 @@ std::string DistributionText(const LoadReport& r) {
   out += "\nStatus code distribution:\n";
   for (size_t c = 0; c < kStatusCodeCount; ++c) {
     if (r.status_counts[c] == 0) continue;
-    absl::StrAppendFormat(&out, "  %-22s %d responses\n",
-                          absl::StrCat("[", CodeName(c), "]"),
-                          r.status_counts[c]);
+    // With --batch each operation counts with its own status.
+    absl::StrAppendFormat(
+        &out, "  %-22s %d %s\n", absl::StrCat("[", CodeName(c), "]"),
+        r.status_counts[c], r.batch > 0 ? "operations" : "responses");
   }
   return out;
 }

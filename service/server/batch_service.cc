@@ -22,58 +22,39 @@ using bank::v1::BatchOperation;
 
 // ToOperation turns one BatchOperation into an Operation, or answers why it
 // cannot be one (no operation set, actor too long): checks only the service
-// can make, exactly as the single RPC would.
-// RejectRequestId: ApplyBatch remembers no request ids, so an id inside a
-// batch would promise an idempotency it does not give: refuse it.
-absl::Status RejectRequestId(const std::string& request_id) {
-  if (request_id.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      "request_id is not supported inside ApplyBatch (batched operations are "
-      "not remembered); send the change as its own RPC to make it idempotent");
-}
-
+// can make, exactly as the single RPC would. Request ids pass through: the
+// engine (idempotent_engine.h) gives each the single RPC's contract.
 absl::StatusOr<Operation> ToOperation(const BatchOperation& batch_operation) {
   switch (batch_operation.operation_case()) {
     case BatchOperation::kOpenAccount: {
       const auto& request = batch_operation.open_account();
-      if (absl::Status id = RejectRequestId(request.request_id()); !id.ok()) {
-        return id;
-      }
       return Operation{OperationKind::kOpen, request.account_id(), "",
-                       request.initial_balance()};
+                       request.initial_balance(), request.request_id()};
     }
     case BatchOperation::kDeposit: {
       const auto& request = batch_operation.deposit();
-      if (absl::Status id = RejectRequestId(request.request_id()); !id.ok()) {
-        return id;
-      }
       if (absl::Status actor = ValidateActor(request.actor()); !actor.ok()) {
         return actor;
       }
       return Operation{OperationKind::kDeposit, request.account_id(), "",
-                       request.amount()};
+                       request.amount(), request.request_id()};
     }
     case BatchOperation::kWithdraw: {
       const auto& request = batch_operation.withdraw();
-      if (absl::Status id = RejectRequestId(request.request_id()); !id.ok()) {
-        return id;
-      }
       if (absl::Status actor = ValidateActor(request.actor()); !actor.ok()) {
         return actor;
       }
       return Operation{OperationKind::kWithdraw, request.account_id(), "",
-                       request.amount()};
+                       request.amount(), request.request_id()};
     }
     case BatchOperation::kTransfer: {
       const auto& request = batch_operation.transfer();
-      if (absl::Status id = RejectRequestId(request.request_id()); !id.ok()) {
-        return id;
-      }
       if (absl::Status actor = ValidateActor(request.actor()); !actor.ok()) {
         return actor;
       }
       return Operation{OperationKind::kTransfer, request.from_account_id(),
-                       request.to_account_id(), request.amount()};
+                       request.to_account_id(), request.amount(),
+                       request.request_id()};
     }
     case BatchOperation::kGetBalance:
       return Operation{OperationKind::kGetBalance,
@@ -145,7 +126,8 @@ void FillResult(const BatchOperation& request,
   }
 }
 
-// LogBatch writes the --log_ops lines of a batch's applied operations, in
+// LogBatch writes the --log_ops lines of a batch's applied operations (not
+// replays of a request id: nothing applied), in
 // order, in as few write(2)s as keep each under PIPE_BUF (so that they
 // never interleave with other threads' lines).
 void LogBatch(const std::vector<Operation>& operations,
@@ -153,7 +135,7 @@ void LogBatch(const std::vector<Operation>& operations,
               const BatchResults& results) {
   std::string chunk;
   for (size_t i = 0; i < operations.size(); ++i) {
-    if (!results[i].ok()) continue;
+    if (!results[i].ok() || results[i]->replayed) continue;
     const std::string line =
         FormatOperationLogLine(operations[i], ActorOf(request.operations(i)));
     if (chunk.size() + line.size() > PIPE_BUF) {

@@ -195,6 +195,38 @@ TEST_P(SafeEngineTest, RetriesByRequestIdMakeTheCheckExact) {
   ExpectCleanStop(*server);
 }
 
+// --batch with request ids (the default): each change of a batch carries
+// its own id, and a batch cut short by its deadline is resent whole with the
+// same ids until every operation ended definitively, so the check is exact
+// with batches too.
+TEST_P(SafeEngineTest, BatchRetriesByRequestIdMakeTheCheckExact) {
+  std::unique_ptr<ServerProcess> server =
+      StartServer({"--engine=" + GetParam(), "--apply_latency=1ms-2ms"});
+  ASSERT_NE(server, nullptr);
+  const std::string json_path =
+      absl::StrCat(::testing::TempDir(), "/batch_exact_", GetParam(), ".json");
+  const LoadgenRun run =
+      RunLoadgen(server->address(),
+                 {"--accounts=4", "--total=30", "--batch=10", "--concurrency=4",
+                  "--deadline=5ms", "--mix=withdraw:40,deposit:40,transfer:20",
+                  "--json=" + json_path});
+  ExpectPass(run);
+  const google::protobuf::Struct json = ReadJson(json_path);
+  const google::protobuf::Struct& invariant =
+      Field(json, "invariant").struct_value();
+  EXPECT_EQ(Field(invariant, "indeterminate").number_value(), 0)
+      << Describe(run);
+  EXPECT_EQ(Field(invariant, "applied").number_value() +
+                Field(invariant, "not_applied").number_value(),
+            300)
+      << Describe(run);
+  EXPECT_GT(Field(invariant, "retried_operations").number_value(), 0)
+      << Describe(run);
+  EXPECT_EQ(Field(invariant, "total_expected_min").number_value(),
+            Field(invariant, "total_expected_max").number_value());
+  ExpectCleanStop(*server);
+}
+
 // Without request ids, a verdict that rests on indeterminate outcomes says
 // so: INCONCLUSIVE, exit 3, with the share printed.
 TEST_P(SafeEngineTest, MostlyIndeterminateIsInconclusive) {
@@ -227,6 +259,9 @@ TEST_P(SafeEngineTest, BatchedOperationsPassAndAreCounted) {
                   "--initial_balance=50", "--json=" + json_path});
   ExpectPass(run);
   EXPECT_TRUE(absl::StrContains(run.out, "Operations/sec:")) << run.out;
+  // The status code distribution counts operations, and says so.
+  EXPECT_TRUE(absl::StrContains(run.out, " operations\n")) << run.out;
+  EXPECT_FALSE(absl::StrContains(run.out, " responses\n")) << run.out;
   const google::protobuf::Struct json = ReadJson(json_path);
   const google::protobuf::Struct& summary =
       Field(json, "summary").struct_value();
