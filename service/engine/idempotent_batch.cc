@@ -102,11 +102,20 @@ struct IdempotentEngine::PendingBatch {
   BatchDone done;
 };
 
-void IdempotentEngine::FinishClaim(
-    const std::string& request_id,
-    const absl::StatusOr<OperationResult>& outcome) {
-  std::vector<OperationDone> waiters = table_.Finish(request_id, outcome);
-  for (OperationDone& waiter : waiters) std::move(waiter)(AsReplay(outcome));
+void IdempotentEngine::FinishClaims(
+    const std::vector<std::pair<size_t, std::string>>& claimed,
+    absl::FunctionRef<const absl::StatusOr<OperationResult>&(size_t)>
+        outcome_of) {
+  if (claimed.empty()) return;
+  std::vector<std::pair<std::string, const absl::StatusOr<OperationResult>*>>
+      outcomes;
+  outcomes.reserve(claimed.size());
+  for (const auto& [at, request_id] : claimed) {
+    outcomes.emplace_back(request_id, &outcome_of(at));
+  }
+  for (auto& [i, waiter] : table_.FinishEach(outcomes)) {
+    std::move(waiter)(AsReplay(*outcomes[i].second));
+  }
 }
 
 void IdempotentEngine::ExecuteBatch(std::vector<Operation> operations,
@@ -152,29 +161,41 @@ void IdempotentEngine::ExecuteNonAtomic(std::vector<Operation> operations,
     answered[index] = true;
   }
   // Claims in batch order, so each change sees the table as a single
-  // operation sent at that point would.
+  // operation sent at that point would; one lock for the whole batch.
+  std::vector<size_t> looked_up;
+  std::vector<const Operation*> lookups;
+  looked_up.reserve(with_ids.size());
+  lookups.reserve(with_ids.size());
   for (size_t index : with_ids) {
     if (answered[index]) continue;
-    state->pending.fetch_add(1, std::memory_order_relaxed);
-    OperationDone attached = [state,
-                              index](absl::StatusOr<OperationResult> outcome) {
-      state->results[index] = std::move(outcome);
-      state->Complete();
-    };
-    RequestIdTable::Claim claim = table_.ClaimId(operations[index], &attached);
-    switch (claim.kind) {
+    looked_up.push_back(index);
+    lookups.push_back(&operations[index]);
+  }
+  std::vector<RequestIdTable::Claim> claims = table_.ClaimEach(
+      lookups, [&state, &looked_up](size_t k) -> OperationDone {
+        // Counted before the table lets go of it: its first may finish on
+        // another thread as soon as the lock is released.
+        state->pending.fetch_add(1, std::memory_order_relaxed);
+        return [state,
+                index = looked_up[k]](absl::StatusOr<OperationResult> outcome) {
+          state->results[index] = std::move(outcome);
+          state->Complete();
+        };
+      });
+  for (size_t k = 0; k < looked_up.size(); ++k) {
+    const size_t index = looked_up[k];
+    switch (claims[k].kind) {
       case RequestIdTable::ClaimKind::kAttached:
         answered[index] = true;  // Its answer comes from the first.
-        continue;
+        break;
       case RequestIdTable::ClaimKind::kAnswered:
-        state->results[index] = AsReplay(std::move(claim.outcome));
+        state->results[index] = AsReplay(std::move(claims[k].outcome));
         answered[index] = true;
         break;
       case RequestIdTable::ClaimKind::kFirst:
         claimed[index] = true;
         break;
     }
-    state->pending.fetch_sub(1, std::memory_order_relaxed);
   }
   Forwarded forwarded;
   forwarded.operations.reserve(count);
@@ -186,28 +207,29 @@ void IdempotentEngine::ExecuteNonAtomic(std::vector<Operation> operations,
   if (!forwarded.operations.empty()) {
     state->pending.fetch_add(1, std::memory_order_relaxed);
     std::vector<Operation> to_engine = std::move(forwarded.operations);
-    inner_->ExecuteBatch(std::move(to_engine), /*atomic=*/false,
-                         [this, state, index = std::move(forwarded.index),
-                          claimed_ids = std::move(forwarded.claimed)](
-                             absl::StatusOr<BatchResults> outcome) mutable {
-                           if (!outcome.ok()) {
-                             for (const auto& [at, request_id] : claimed_ids) {
-                               FinishClaim(request_id, outcome.status());
-                             }
-                             state->batch_error = outcome.status();
-                             state->Complete();
-                             return;
-                           }
-                           BANK_CHECK(outcome->size() == index.size());
-                           for (const auto& [at, request_id] : claimed_ids) {
-                             FinishClaim(request_id, (*outcome)[at]);
-                           }
-                           for (size_t k = 0; k < index.size(); ++k) {
-                             state->results[index[k]] =
-                                 std::move((*outcome)[k]);
-                           }
-                           state->Complete();
-                         });
+    inner_->ExecuteBatch(
+        std::move(to_engine), /*atomic=*/false,
+        [this, state, index = std::move(forwarded.index),
+         claimed_ids = std::move(forwarded.claimed)](
+            absl::StatusOr<BatchResults> outcome) mutable {
+          if (!outcome.ok()) {
+            const absl::StatusOr<OperationResult> refused = outcome.status();
+            FinishClaims(
+                claimed_ids, [&](size_t) -> const auto& { return refused; });
+            state->batch_error = outcome.status();
+            state->Complete();
+            return;
+          }
+          BANK_CHECK(outcome->size() == index.size());
+          FinishClaims(
+              claimed_ids, [&](size_t at) -> const auto& {
+                return (*outcome)[at];
+              });
+          for (size_t k = 0; k < index.size(); ++k) {
+            state->results[index[k]] = std::move((*outcome)[k]);
+          }
+          state->Complete();
+        });
   }
   state->Complete();  // The setup's own count.
 }
@@ -296,9 +318,9 @@ void IdempotentEngine::ExecuteAtomic(std::vector<Operation> operations,
        claimed_ids = std::move(forwarded.claimed),
        done = std::move(done)](absl::StatusOr<BatchResults> outcome) mutable {
         if (!outcome.ok()) {
-          for (const auto& [at, request_id] : claimed_ids) {
-            FinishClaim(request_id, outcome.status());
-          }
+          const absl::StatusOr<OperationResult> refused = outcome.status();
+          FinishClaims(
+              claimed_ids, [&](size_t) -> const auto& { return refused; });
           std::move(done)(outcome.status());
           return;
         }
@@ -320,9 +342,10 @@ void IdempotentEngine::ExecuteAtomic(std::vector<Operation> operations,
             results[index[k]] = std::move((*outcome)[k]);
           }
         }
-        for (const auto& [at, request_id] : claimed_ids) {
-          FinishClaim(request_id, results[index[at]]);
-        }
+        FinishClaims(
+            claimed_ids, [&](size_t at) -> const auto& {
+              return results[index[at]];
+            });
         std::move(done)(std::move(results));
       });
 }

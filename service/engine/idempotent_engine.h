@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/request_id_journal.h"
 #include "service/engine/request_id_table.h"
@@ -106,10 +107,14 @@ class IdempotentEngine final : public AccountEngine {
                      const std::vector<size_t>& with_ids,
                      std::vector<std::pair<size_t, absl::Status>> refused,
                      BatchDone done);
-  // FinishClaim records the outcome of a claimed id and answers the repeats
-  // that attached to it meanwhile.
-  void FinishClaim(const std::string& request_id,
-                   const absl::StatusOr<OperationResult>& outcome);
+  // FinishClaims records the outcome of each claimed id (`claimed`: the
+  // position of its outcome, the id; `outcome_of` answers the outcome at a
+  // position) under one lock, and answers the repeats that attached to
+  // them meanwhile.
+  void FinishClaims(
+      const std::vector<std::pair<size_t, std::string>>& claimed,
+      absl::FunctionRef<const absl::StatusOr<OperationResult>&(size_t)>
+          outcome_of);
 
   // Declared before inner_, so destroyed after it: the engine writes to it.
   const std::unique_ptr<RequestIdJournal> journal_;

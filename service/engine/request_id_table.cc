@@ -61,11 +61,12 @@ absl::Time RequestIdTable::Now() const {
 
 void RequestIdTable::ExpireLocked(absl::Time now) {
   mu_.AssertHeld();
-  while (!remembered_order_.empty()) {
-    const std::string* key = remembered_order_.front();
-    auto it = entries_.find(*key);
+  // The remembered time is kept next to the key, so the common case (the
+  // oldest has not expired) costs no hash look-up.
+  while (!remembered_order_.empty() &&
+         now - remembered_order_.front().second >= options_.ttl) {
+    auto it = entries_.find(*remembered_order_.front().first);
     BANK_CHECK(it != entries_.end() && it->second.remembered);
-    if (now - it->second.remembered_at < options_.ttl) break;
     remembered_order_.pop_front();
     entries_.erase(it);
   }
@@ -89,7 +90,7 @@ bool RequestIdTable::InsertLocked(const Operation& operation) {
   mu_.AssertHeld();
   if (entries_.size() >= options_.entries_max) {
     if (remembered_order_.empty()) return false;
-    entries_.erase(*remembered_order_.front());
+    entries_.erase(*remembered_order_.front().first);
     remembered_order_.pop_front();
   }
   Entry entry;
@@ -161,10 +162,10 @@ RequestIdTable::BatchClaim RequestIdTable::ClaimAllOrNone(
   return batch;
 }
 
-std::vector<OperationDone> RequestIdTable::Finish(
+std::vector<OperationDone> RequestIdTable::FinishLocked(
     const std::string& request_id,
-    const absl::StatusOr<OperationResult>& outcome) {
-  absl::MutexLock lock(&mu_);
+    const absl::StatusOr<OperationResult>& outcome, absl::Time now) {
+  mu_.AssertHeld();
   auto it = entries_.find(request_id);
   BANK_CHECK(it != entries_.end() && !it->second.remembered);
   std::vector<OperationDone> waiters = std::move(it->second.waiters);
@@ -176,8 +177,7 @@ std::vector<OperationDone> RequestIdTable::Finish(
   it->second.waiters.shrink_to_fit();
   it->second.remembered = true;
   it->second.outcome = outcome;
-  it->second.remembered_at = Now();
-  remembered_order_.push_back(&it->first);
+  remembered_order_.emplace_back(&it->first, now);
   return waiters;
 }
 
@@ -194,7 +194,7 @@ void RequestIdTable::Restore(JournalEntry restored) {
     BANK_CHECK(it->second.remembered);
     for (auto order = remembered_order_.begin();
          order != remembered_order_.end(); ++order) {
-      if (*order == &it->first) {
+      if (order->first == &it->first) {
         remembered_order_.erase(order);
         break;
       }
@@ -202,7 +202,7 @@ void RequestIdTable::Restore(JournalEntry restored) {
     entries_.erase(it);
   }
   if (entries_.size() >= options_.entries_max) {
-    entries_.erase(*remembered_order_.front());
+    entries_.erase(*remembered_order_.front().first);
     remembered_order_.pop_front();
   }
   Entry entry;
@@ -212,11 +212,53 @@ void RequestIdTable::Restore(JournalEntry restored) {
   // Stamped as stored: a restart must not extend an id's ttl. Later
   // entries may be stamped earlier than this one (a clock step); the ttl
   // sweep then keeps them a little longer, never shorter.
-  entry.remembered_at = restored.remembered_at;
   auto [inserted, ok] =
       entries_.emplace(std::move(request_id), std::move(entry));
   BANK_CHECK(ok);
-  remembered_order_.push_back(&inserted->first);
+  remembered_order_.emplace_back(&inserted->first, restored.remembered_at);
+}
+
+std::vector<OperationDone> RequestIdTable::Finish(
+    const std::string& request_id,
+    const absl::StatusOr<OperationResult>& outcome) {
+  absl::MutexLock lock(&mu_);
+  return FinishLocked(request_id, outcome, Now());
+}
+
+std::vector<std::pair<size_t, OperationDone>> RequestIdTable::FinishEach(
+    const std::vector<
+        std::pair<std::string, const absl::StatusOr<OperationResult>*>>&
+        outcomes) {
+  std::vector<std::pair<size_t, OperationDone>> waiters;
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = Now();
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    for (OperationDone& waiter :
+         FinishLocked(outcomes[i].first, *outcomes[i].second, now)) {
+      waiters.emplace_back(i, std::move(waiter));
+    }
+  }
+  return waiters;
+}
+
+std::vector<RequestIdTable::Claim> RequestIdTable::ClaimEach(
+    const std::vector<const Operation*>& operations,
+    absl::FunctionRef<OperationDone(size_t)> waiter) {
+  std::vector<Claim> claims;
+  claims.reserve(operations.size());
+  absl::MutexLock lock(&mu_);
+  ExpireLocked(Now());
+  for (size_t i = 0; i < operations.size(); ++i) {
+    const Operation& operation = *operations[i];
+    claims.push_back(LookUpLocked(operation));
+    Claim& claim = claims.back();
+    if (claim.kind == ClaimKind::kFirst && !InsertLocked(operation)) {
+      claim = {ClaimKind::kAnswered, FullError()};
+    } else if (claim.kind == ClaimKind::kAttached) {
+      entries_.find(operation.request_id)->second.waiters.push_back(waiter(i));
+    }
+  }
+  return claims;
 }
 
 size_t RequestIdTable::Size() const {

@@ -34,10 +34,12 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -128,6 +130,20 @@ class RequestIdTable {
   // the oldest remembered entry is evicted when the table is full.
   void Restore(JournalEntry entry) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // ClaimEach is ClaimId for each of `operations` in order, under one lock
+  // (a non-atomic batch): an operation that attaches gets `waiter(i)` (i its
+  // index in `operations`) as its completion. Ids must all differ.
+  std::vector<Claim> ClaimEach(const std::vector<const Operation*>& operations,
+                               absl::FunctionRef<OperationDone(size_t)> waiter)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // FinishEach is Finish for each (request id, outcome), under one lock; it
+  // answers the attached completions, each with the index of its outcome.
+  std::vector<std::pair<size_t, OperationDone>> FinishEach(
+      const std::vector<
+          std::pair<std::string, const absl::StatusOr<OperationResult>*>>&
+          outcomes) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Size answers the number of entries, in flight and remembered.
   size_t Size() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -136,7 +152,6 @@ class RequestIdTable {
     Operation operation;  // Parameters; request_id cleared (it is the key).
     bool remembered = false;
     absl::StatusOr<OperationResult> outcome = OperationResult{};
-    absl::Time remembered_at;
     std::vector<OperationDone> waiters;  // Only while in flight.
   };
   using Map = absl::node_hash_map<std::string, Entry>;
@@ -147,11 +162,22 @@ class RequestIdTable {
   // attaching anything).
   Claim LookUpLocked(const Operation& operation) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ExistingClaim: what a repeat of `entry` with `operation` answers.
+  static Claim ExistingClaim(const Entry& entry, const Operation& operation);
+  // ClaimLocked is ClaimId without attaching: it inserts a new id (evicting
+  // as needed; kAnswered kResourceExhausted when it cannot) or answers as
+  // ExistingClaim, setting `*existing` to the entry.
+  Claim ClaimLocked(const Operation& operation, Entry** existing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // InsertLocked makes room as needed and adds an in-flight entry; false
   // when every entry is in flight and the table is full.
   bool InsertLocked(const Operation& operation)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FullError() const;
+  std::vector<OperationDone> FinishLocked(
+      const std::string& request_id,
+      const absl::StatusOr<OperationResult>& outcome, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // ExpireLocked forgets remembered entries older than the ttl.
   void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -159,9 +185,11 @@ class RequestIdTable {
 
   mutable absl::Mutex mu_;
   Map entries_ ABSL_GUARDED_BY(mu_);
-  // Remembered entries in the order their outcomes became known; the front
-  // is the oldest. Node map keys have stable addresses.
-  std::deque<const std::string*> remembered_order_ ABSL_GUARDED_BY(mu_);
+  // Remembered entries (key, when remembered) in the order their outcomes
+  // became known; the front is the oldest. Node map keys have stable
+  // addresses.
+  std::deque<std::pair<const std::string*, absl::Time>> remembered_order_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace bank
