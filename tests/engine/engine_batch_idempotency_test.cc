@@ -7,7 +7,8 @@
 // flight elsewhere, replays remembered successes while the rest applies,
 // and remembers each claimed id's own result; an id twice in one batch is
 // INVALID_ARGUMENT; only ids this call claimed first reach the wrapped
-// engine (the durable engines journal every id they see). Batches and
+// engine (the durable engines journal every id they see), and with a
+// durable store a batch's remembered ids replay after a restart. Batches and
 // single operations racing on the same ids from many threads apply each
 // change exactly once.
 // Method: a value-parameterised suite over every engine configuration, each
@@ -29,7 +30,9 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/engine/engine_factory.h"
 #include "service/engine/idempotent_engine.h"
+#include "service/storage/memory_store.h"
 #include "tests/engine/engine_test_util.h"
 
 namespace bank::testing {
@@ -519,6 +522,79 @@ TEST(IdempotentBatchTest, BatchLevelErrorsAreNotRemembered) {
     EXPECT_EQ(p.engine->RememberedIds(), 0u);
   }
 }
+
+// With a durable store (CreateEngine over a MemoryStore, restarted from
+// what the store holds, as bank_server after kill -9), the ids of batches
+// replay after a restart: successes, decided errors, and an atomic batch's
+// remembered failure; nothing applies twice.
+class DurableBatchIdTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { Restart(); }
+
+  void Restart() {
+    engine_.reset();
+    RecoveredState durable = store_.Durable();
+    EngineOptions options;
+    options.engine = GetParam();
+    options.accounts_max = kAccountsMaxForTest;
+    options.store = &store_;
+    options.recovered_balances = std::move(durable.balances);
+    options.recovered_entries = std::move(durable.entries);
+    absl::StatusOr<std::unique_ptr<AccountEngine>> engine =
+        CreateEngine(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = *std::move(engine);
+  }
+
+  MemoryStore store_;  // Outlives every engine.
+  std::unique_ptr<AccountEngine> engine_;
+};
+
+TEST_P(DurableBatchIdTest, BatchIdsReplayAfterARestart) {
+  ASSERT_TRUE(Open(*engine_, "main", 80).ok());
+  ASSERT_TRUE(Open(*engine_, "other", 0).ok());
+  const std::vector<std::pair<std::vector<Operation>, bool>> batches = {
+      {{Change(OperationKind::kDeposit, "main", 20, "d1"),
+        Change(OperationKind::kWithdraw, "main", 1000, "w1"),  // Too much.
+        Change(OperationKind::kTransfer, "main", 10, "t1", "other")},
+       false},
+      {{Change(OperationKind::kDeposit, "main", 5, "a1"),
+        Change(OperationKind::kTransfer, "main", 5, "a2", "other")},
+       true},
+      {{Change(OperationKind::kDeposit, "main", 1, "f1"),
+        Change(OperationKind::kWithdraw, "main", 1000, "f2")},  // Fails.
+       true}};
+  std::vector<BatchResults> firsts;
+  for (const auto& [batch, atomic] : batches) {
+    absl::StatusOr<BatchResults> first =
+        ExecuteBatchAndWait(*engine_, batch, atomic);
+    ASSERT_TRUE(first.ok()) << first.status();
+    firsts.push_back(*std::move(first));
+  }
+  ASSERT_EQ(BalanceOf(*engine_, "main"), 90);
+  Restart();
+  ASSERT_TRUE(Deposit(*engine_, "main", 2000).ok());  // Would now succeed.
+  for (size_t b = 0; b < batches.size(); ++b) {
+    SCOPED_TRACE(b);
+    absl::StatusOr<BatchResults> repeat =
+        ExecuteBatchAndWait(*engine_, batches[b].first, batches[b].second);
+    ASSERT_TRUE(repeat.ok()) << repeat.status();
+    ASSERT_EQ(repeat->size(), firsts[b].size());
+    for (size_t i = 0; i < repeat->size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ((*repeat)[i].status(), firsts[b][i].status());
+      if (!firsts[b][i].ok()) continue;
+      EXPECT_TRUE((*repeat)[i]->replayed);
+      EXPECT_EQ((*repeat)[i]->balance, firsts[b][i]->balance);
+      EXPECT_EQ((*repeat)[i]->to_balance, firsts[b][i]->to_balance);
+    }
+  }
+  EXPECT_EQ(BalanceOf(*engine_, "main"), 2090);  // Nothing applied twice.
+  EXPECT_EQ(BalanceOf(*engine_, "other"), 15);
+}
+
+INSTANTIATE_TEST_SUITE_P(DurableEngines, DurableBatchIdTest,
+                         ::testing::Values("mutex", "queue"));
 
 }  // namespace
 }  // namespace bank::testing
