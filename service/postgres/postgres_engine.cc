@@ -395,9 +395,36 @@ void PostgresEngine::Execute(Operation operation, OperationDone done) {
   Wake();
 }
 
+namespace {
+
+// RefuseBatchRequestIds: this engine claims request ids one operation per
+// transaction (bank_change_once), not inside a batch; rather than apply a
+// batched change without the promise its id makes, the whole batch is
+// refused (nothing applied) naming the first such operation.
+absl::Status RefuseBatchRequestIds(const std::vector<Operation>& operations) {
+  for (size_t i = 0; i < operations.size(); ++i) {
+    const Operation& operation = operations[i];
+    if (operation.request_id.empty() ||
+        operation.kind == OperationKind::kGetBalance) {
+      continue;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "operation ", i, " carries request_id '", operation.request_id,
+        "': the postgres engine does not keep request ids inside ApplyBatch "
+        "yet; send idempotent changes as single RPCs, or the batch without "
+        "request ids"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 void PostgresEngine::ExecuteBatch(std::vector<Operation> operations,
                                   bool atomic, BatchDone done) {
   absl::Status status = ValidateBatchSize(operations.size());
+  if (status.ok() && options_.request_ids_enabled) {
+    status = RefuseBatchRequestIds(operations);
+  }
   if (status.ok()) {
     absl::MutexLock lock(&mu_);
     if (shut_down_) {

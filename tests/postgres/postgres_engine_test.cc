@@ -127,6 +127,31 @@ TEST(PostgresEngineTest, FullPipelineIsResourceExhaustedAtOnce) {
 // Two engines on one schema are two replicas: threads hammer one hot
 // account through both with withdrawals, deposits and transfers in both
 // directions; every acknowledged change must be in the final balances.
+// Request ids inside a batch are not kept by the postgres engine: the
+// batch is refused whole (nothing applied) rather than applied without the
+// promise; without ids the same batch applies.
+TEST(PostgresEngineTest, BatchWithRequestIdsIsRefusedWhole) {
+  TempPostgres& server = PostgresEnvironment::server();
+  absl::StatusOr<std::string> schema = server.CreateSchema();
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  std::unique_ptr<PostgresEngine> engine =
+      PostgresEnvironment::NewEngineOn(*schema, kAccountsMax);
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(Open(*engine, "main", 10).ok());
+  Operation with_id{OperationKind::kDeposit, "main", "", 5};
+  with_id.request_id = "batched-id";
+  const Operation plain{OperationKind::kDeposit, "main", "", 1};
+  for (const bool atomic : {false, true}) {
+    absl::StatusOr<BatchResults> refused =
+        ExecuteBatchAndWait(*engine, {plain, with_id}, atomic);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(refused.status().message(), HasSubstr("'batched-id'"));
+  }
+  EXPECT_EQ(BalanceOf(*engine, "main"), 10);
+  ASSERT_TRUE(ExecuteBatchAndWait(*engine, {plain, plain}, false).ok());
+  EXPECT_EQ(BalanceOf(*engine, "main"), 12);
+}
+
 TEST(PostgresEngineTest, HotAccountThroughTwoReplicasKeepsExactInvariant) {
   TempPostgres& server = PostgresEnvironment::server();
   absl::StatusOr<std::string> schema = server.CreateSchema();
