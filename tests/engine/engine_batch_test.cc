@@ -339,12 +339,15 @@ TEST(QueueEngineBatchTest, WaitingBatchesAreBoundedInOperations) {
   constexpr size_t kFullBatches =
       QueueEngine::kBatchedOperationsWaitingMax / kBatchOperationsMax;
   std::atomic<size_t> applied{0};
+  std::atomic<size_t> answered{0};
+  absl::Notification all_answered;
   for (size_t i = 0; i < kFullBatches; ++i) {
     engine.ExecuteBatch(
         std::vector<Operation>(kBatchOperationsMax,
                                Op(OperationKind::kDeposit, "main", 1)),
         /*atomic=*/false, [&](absl::StatusOr<BatchResults> result) {
           if (result.ok()) applied.fetch_add(1);
+          if (answered.fetch_add(1) + 1 == kFullBatches) all_answered.Notify();
         });
   }
   std::optional<absl::Status> rejected;
@@ -355,6 +358,9 @@ TEST(QueueEngineBatchTest, WaitingBatchesAreBoundedInOperations) {
   EXPECT_EQ(rejected->code(), absl::StatusCode::kResourceExhausted);
   parked.release.Notify();
   first_done.WaitForNotification();
+  // The single operation's answer does not mean the consumer has taken the
+  // batches yet: wait for theirs (generously bounded).
+  ASSERT_TRUE(all_answered.WaitForNotificationWithTimeout(absl::Seconds(120)));
   // Once the consumer took them, batches are accepted again.
   absl::StatusOr<BatchResults> later = ExecuteBatchAndWait(
       engine, {Op(OperationKind::kDeposit, "main", 1)}, false);
