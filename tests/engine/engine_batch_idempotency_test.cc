@@ -42,14 +42,6 @@ using ::testing::HasSubstr;
 
 constexpr size_t kAccountsMaxForTest = 8;
 
-Operation Change(OperationKind kind, const std::string& account_id,
-                 int64_t amount, const std::string& request_id = "",
-                 const std::string& to_account_id = "") {
-  Operation operation{kind, account_id, to_account_id, amount};
-  operation.request_id = request_id;
-  return operation;
-}
-
 // RecordingEngine passes everything to the real engine and keeps the
 // request ids of the operations that reached it.
 class RecordingEngine final : public AccountEngine {
@@ -122,10 +114,11 @@ TEST_P(EngineBatchIdempotencyTest, RepeatedBatchReplaysAndAppliesNothing) {
     SCOPED_TRACE(atomic ? "atomic" : "not atomic");
     const std::string tag = atomic ? "a-" : "n-";
     const std::vector<Operation> batch = {
-        Change(OperationKind::kOpen, tag + "new", 7, tag + "open"),
-        Change(OperationKind::kDeposit, "main", 20, tag + "deposit"),
-        Change(OperationKind::kTransfer, "main", 10, tag + "transfer", "other"),
-        Change(OperationKind::kWithdraw, "main", 5, tag + "withdraw")};
+        ChangeWithId(OperationKind::kOpen, tag + "new", 7, tag + "open"),
+        ChangeWithId(OperationKind::kDeposit, "main", 20, tag + "deposit"),
+        ChangeWithId(OperationKind::kTransfer, "main", 10, tag + "transfer",
+                     "other"),
+        ChangeWithId(OperationKind::kWithdraw, "main", 5, tag + "withdraw")};
     const int64_t main_before = BalanceOf(*engine_, "main");
     recording_->TakeIds();
     absl::StatusOr<BatchResults> first = Run(batch, atomic);
@@ -153,7 +146,8 @@ TEST_P(EngineBatchIdempotencyTest, RepeatedBatchReplaysAndAppliesNothing) {
 }
 
 TEST_P(EngineBatchIdempotencyTest, BatchAndSingleOperationsShareTheIds) {
-  const Operation single = Change(OperationKind::kDeposit, "main", 5, "s-1");
+  const Operation single =
+      ChangeWithId(OperationKind::kDeposit, "main", 5, "s-1");
   ASSERT_TRUE(ExecuteAndWait(*engine_, single).ok());
   for (const bool atomic : {false, true}) {
     absl::StatusOr<BatchResults> results = Run({single}, atomic);
@@ -162,7 +156,8 @@ TEST_P(EngineBatchIdempotencyTest, BatchAndSingleOperationsShareTheIds) {
     EXPECT_EQ((*results)[0]->balance, 85);
     EXPECT_TRUE((*results)[0]->replayed);
   }
-  const Operation batched = Change(OperationKind::kDeposit, "main", 3, "b-1");
+  const Operation batched =
+      ChangeWithId(OperationKind::kDeposit, "main", 3, "b-1");
   ASSERT_TRUE(Run({batched}, /*atomic=*/false).ok());
   absl::StatusOr<OperationResult> repeat = ExecuteAndWait(*engine_, batched);
   ASSERT_TRUE(repeat.ok()) << repeat.status();
@@ -172,14 +167,14 @@ TEST_P(EngineBatchIdempotencyTest, BatchAndSingleOperationsShareTheIds) {
 }
 
 TEST_P(EngineBatchIdempotencyTest, NonAtomicOtherParametersFailAlone) {
-  ASSERT_TRUE(
-      ExecuteAndWait(*engine_, Change(OperationKind::kDeposit, "main", 5, "x"))
-          .ok());
-  absl::StatusOr<BatchResults> results =
-      Run({Change(OperationKind::kDeposit, "main", 1, "fresh"),
-           Change(OperationKind::kDeposit, "main", 6, "x"),  // Other amount.
-           Change(OperationKind::kDeposit, "main", 2)},
-          /*atomic=*/false);
+  ASSERT_TRUE(ExecuteAndWait(*engine_, ChangeWithId(OperationKind::kDeposit,
+                                                    "main", 5, "x"))
+                  .ok());
+  absl::StatusOr<BatchResults> results = Run(
+      {ChangeWithId(OperationKind::kDeposit, "main", 1, "fresh"),
+       ChangeWithId(OperationKind::kDeposit, "main", 6, "x"),  // Other amount.
+       ChangeWithId(OperationKind::kDeposit, "main", 2)},
+      /*atomic=*/false);
   ASSERT_TRUE(results.ok()) << results.status();
   EXPECT_EQ((*results)[0]->balance, 86);
   EXPECT_EQ((*results)[1].status().code(), absl::StatusCode::kInvalidArgument);
@@ -190,8 +185,9 @@ TEST_P(EngineBatchIdempotencyTest, NonAtomicOtherParametersFailAlone) {
 
 TEST_P(EngineBatchIdempotencyTest, NonAtomicRemembersDecidedNotUndecided) {
   const Operation too_much =
-      Change(OperationKind::kWithdraw, "main", 500, "too-much");
-  const Operation invalid = Change(OperationKind::kDeposit, "main", 0, "fix");
+      ChangeWithId(OperationKind::kWithdraw, "main", 500, "too-much");
+  const Operation invalid =
+      ChangeWithId(OperationKind::kDeposit, "main", 0, "fix");
   absl::StatusOr<BatchResults> first = Run({too_much, invalid}, false);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ((*first)[0].status().code(), absl::StatusCode::kFailedPrecondition);
@@ -200,7 +196,8 @@ TEST_P(EngineBatchIdempotencyTest, NonAtomicRemembersDecidedNotUndecided) {
   // The decided error replays although the withdrawal would now succeed;
   // the invalid one took no id, so the corrected change may use it.
   absl::StatusOr<BatchResults> again =
-      Run({too_much, Change(OperationKind::kDeposit, "main", 4, "fix")}, false);
+      Run({too_much, ChangeWithId(OperationKind::kDeposit, "main", 4, "fix")},
+          false);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)[0].status(), (*first)[0].status());
   ASSERT_TRUE((*again)[1].ok()) << (*again)[1].status();
@@ -209,8 +206,8 @@ TEST_P(EngineBatchIdempotencyTest, NonAtomicRemembersDecidedNotUndecided) {
 
 TEST_P(EngineBatchIdempotencyTest, SameIdTwiceInOneBatchIsInvalid) {
   absl::StatusOr<BatchResults> results =
-      Run({Change(OperationKind::kDeposit, "main", 1, "twice"),
-           Change(OperationKind::kDeposit, "main", 1, "twice")},
+      Run({ChangeWithId(OperationKind::kDeposit, "main", 1, "twice"),
+           ChangeWithId(OperationKind::kDeposit, "main", 1, "twice")},
           /*atomic=*/false);
   ASSERT_TRUE(results.ok()) << results.status();
   ASSERT_TRUE((*results)[0].ok()) << (*results)[0].status();
@@ -218,9 +215,9 @@ TEST_P(EngineBatchIdempotencyTest, SameIdTwiceInOneBatchIsInvalid) {
   EXPECT_THAT((*results)[1].status().message(),
               HasSubstr("used by operations 0 and 1"));
   EXPECT_EQ(BalanceOf(*engine_, "main"), 81);
-  results = Run({Change(OperationKind::kDeposit, "main", 1, "t2"),
-                 Change(OperationKind::kDeposit, "other", 1),
-                 Change(OperationKind::kWithdraw, "main", 1, "t2")},
+  results = Run({ChangeWithId(OperationKind::kDeposit, "main", 1, "t2"),
+                 ChangeWithId(OperationKind::kDeposit, "other", 1),
+                 ChangeWithId(OperationKind::kWithdraw, "main", 1, "t2")},
                 /*atomic=*/true);
   ASSERT_TRUE(results.ok()) << results.status();
   EXPECT_EQ((*results)[2].status().code(), absl::StatusCode::kInvalidArgument);
@@ -233,14 +230,14 @@ TEST_P(EngineBatchIdempotencyTest, SameIdTwiceInOneBatchIsInvalid) {
 }
 
 TEST_P(EngineBatchIdempotencyTest, AtomicReplaysSuccessesAndAppliesTheRest) {
-  ASSERT_TRUE(
-      ExecuteAndWait(*engine_, Change(OperationKind::kDeposit, "main", 5, "r"))
-          .ok());
+  ASSERT_TRUE(ExecuteAndWait(*engine_, ChangeWithId(OperationKind::kDeposit,
+                                                    "main", 5, "r"))
+                  .ok());
   recording_->TakeIds();
   absl::StatusOr<BatchResults> results =
-      Run({Change(OperationKind::kDeposit, "main", 5, "r"),
-           Change(OperationKind::kTransfer, "main", 30, "t", "other"),
-           Change(OperationKind::kDeposit, "other", 1)},
+      Run({ChangeWithId(OperationKind::kDeposit, "main", 5, "r"),
+           ChangeWithId(OperationKind::kTransfer, "main", 30, "t", "other"),
+           ChangeWithId(OperationKind::kDeposit, "other", 1)},
           /*atomic=*/true);
   ASSERT_TRUE(results.ok()) << results.status();
   for (const auto& result : *results) ASSERT_TRUE(result.ok());
@@ -253,13 +250,14 @@ TEST_P(EngineBatchIdempotencyTest, AtomicReplaysSuccessesAndAppliesTheRest) {
 }
 
 TEST_P(EngineBatchIdempotencyTest, AtomicFailsAtARememberedError) {
-  const Operation too_much = Change(OperationKind::kWithdraw, "main", 500, "w");
+  const Operation too_much =
+      ChangeWithId(OperationKind::kWithdraw, "main", 500, "w");
   ASSERT_EQ(ExecuteAndWait(*engine_, too_much).status().code(),
             absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(Deposit(*engine_, "main", 1000).ok());
   recording_->TakeIds();
   absl::StatusOr<BatchResults> results =
-      Run({Change(OperationKind::kDeposit, "main", 1, "d"), too_much},
+      Run({ChangeWithId(OperationKind::kDeposit, "main", 1, "d"), too_much},
           /*atomic=*/true);
   ASSERT_TRUE(results.ok()) << results.status();
   EXPECT_EQ((*results)[1].status().code(),
@@ -270,16 +268,16 @@ TEST_P(EngineBatchIdempotencyTest, AtomicFailsAtARememberedError) {
   EXPECT_TRUE(recording_->TakeIds().empty());  // Nothing ran.
   EXPECT_EQ(BalanceOf(*engine_, "main"), 1080);
   // "d" was not claimed: it runs as a first use.
-  absl::StatusOr<OperationResult> d =
-      ExecuteAndWait(*engine_, Change(OperationKind::kDeposit, "main", 1, "d"));
+  absl::StatusOr<OperationResult> d = ExecuteAndWait(
+      *engine_, ChangeWithId(OperationKind::kDeposit, "main", 1, "d"));
   ASSERT_TRUE(d.ok());
   EXPECT_FALSE(d->replayed);
 }
 
 TEST_P(EngineBatchIdempotencyTest, AtomicRemembersEachClaimedIdsOwnResult) {
   const std::vector<Operation> batch = {
-      Change(OperationKind::kDeposit, "main", 1, "ok-part"),
-      Change(OperationKind::kWithdraw, "main", 500, "failing")};
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "ok-part"),
+      ChangeWithId(OperationKind::kWithdraw, "main", 500, "failing")};
   absl::StatusOr<BatchResults> first = Run(batch, /*atomic=*/true);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ((*first)[0].status().code(), absl::StatusCode::kAborted);
@@ -301,7 +299,7 @@ TEST_P(EngineBatchIdempotencyTest, FullTableRefusesWhatDoesNotFit) {
   std::vector<Operation> batch;
   for (int i = 0; i < 3; ++i) {
     batch.push_back(
-        Change(OperationKind::kDeposit, "main", 1, absl::StrCat("f", i)));
+        ChangeWithId(OperationKind::kDeposit, "main", 1, absl::StrCat("f", i)));
   }
   absl::StatusOr<BatchResults> atomic = Run(batch, /*atomic=*/true);
   EXPECT_EQ(atomic.status().code(), absl::StatusCode::kResourceExhausted);
@@ -321,7 +319,7 @@ TEST_P(EngineBatchIdempotencyTest, ReadsDropTheirIds) {
   read.request_id = "read";
   for (const bool atomic : {false, true}) {
     absl::StatusOr<BatchResults> results =
-        Run({read, Change(OperationKind::kDeposit, "main", 1)}, atomic);
+        Run({read, ChangeWithId(OperationKind::kDeposit, "main", 1)}, atomic);
     ASSERT_TRUE(results.ok()) << results.status();
   }
   EXPECT_EQ(recording_->TakeIds(), (std::vector<std::string>{"", "", "", ""}));
@@ -352,8 +350,8 @@ TEST_P(BatchIdRaceTest, SameIdsFromBatchesAndSinglesApplyOnce) {
   for (int round = 0; round < kRaceRounds; ++round) {
     std::vector<Operation> batch;
     for (int i = 0; i < kIdsPerRound; ++i) {
-      batch.push_back(Change(OperationKind::kDeposit, "main", 1,
-                             absl::StrCat("race-", round, "-", i)));
+      batch.push_back(ChangeWithId(OperationKind::kDeposit, "main", 1,
+                                   absl::StrCat("race-", round, "-", i)));
     }
     std::atomic<bool> go{false};
     std::atomic<int> failures{0};
@@ -464,11 +462,12 @@ struct Parked {
 
 TEST(IdempotentBatchTest, NonAtomicWaitsForAFirstInFlightElsewhere) {
   Parked p;
-  const Operation deposit = Change(OperationKind::kDeposit, "main", 1, "slow");
+  const Operation deposit =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "slow");
   p.engine->Execute(deposit, [](absl::StatusOr<OperationResult>) {});
   std::optional<absl::StatusOr<BatchResults>> answer;
   p.engine->ExecuteBatch(
-      {deposit, Change(OperationKind::kDeposit, "main", 2)}, false,
+      {deposit, ChangeWithId(OperationKind::kDeposit, "main", 2)}, false,
       [&answer](absl::StatusOr<BatchResults> r) { answer = std::move(r); });
   EXPECT_EQ(p.parked->Executed(), 2);  // The first and the id-less deposit.
   EXPECT_FALSE(answer.has_value());
@@ -482,13 +481,14 @@ TEST(IdempotentBatchTest, NonAtomicWaitsForAFirstInFlightElsewhere) {
 
 TEST(IdempotentBatchTest, AtomicAnswersAbortedForAnIdInFlightElsewhere) {
   Parked p;
-  const Operation deposit = Change(OperationKind::kDeposit, "main", 1, "busy");
+  const Operation deposit =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "busy");
   p.engine->Execute(deposit, [](absl::StatusOr<OperationResult>) {});
   absl::StatusOr<BatchResults> answer;
   bool answered = false;
   p.engine->ExecuteBatch(
-      {Change(OperationKind::kDeposit, "main", 2, "other-id"), deposit}, true,
-      [&](absl::StatusOr<BatchResults> r) {
+      {ChangeWithId(OperationKind::kDeposit, "main", 2, "other-id"), deposit},
+      true, [&](absl::StatusOr<BatchResults> r) {
         answer = std::move(r);
         answered = true;
       });
@@ -507,7 +507,8 @@ TEST(IdempotentBatchTest, BatchLevelErrorsAreNotRemembered) {
   for (const bool atomic : {false, true}) {
     Parked p;
     std::vector<absl::Status> answers;
-    const Operation deposit = Change(OperationKind::kDeposit, "main", 1, "q");
+    const Operation deposit =
+        ChangeWithId(OperationKind::kDeposit, "main", 1, "q");
     p.engine->ExecuteBatch(
         {deposit}, atomic,
         [&](absl::StatusOr<BatchResults> r) { answers.push_back(r.status()); });
@@ -554,15 +555,16 @@ TEST_P(DurableBatchIdTest, BatchIdsReplayAfterARestart) {
   ASSERT_TRUE(Open(*engine_, "main", 80).ok());
   ASSERT_TRUE(Open(*engine_, "other", 0).ok());
   const std::vector<std::pair<std::vector<Operation>, bool>> batches = {
-      {{Change(OperationKind::kDeposit, "main", 20, "d1"),
-        Change(OperationKind::kWithdraw, "main", 1000, "w1"),  // Too much.
-        Change(OperationKind::kTransfer, "main", 10, "t1", "other")},
+      {{ChangeWithId(OperationKind::kDeposit, "main", 20, "d1"),
+        ChangeWithId(OperationKind::kWithdraw, "main", 1000,
+                     "w1"),  // Too much.
+        ChangeWithId(OperationKind::kTransfer, "main", 10, "t1", "other")},
        false},
-      {{Change(OperationKind::kDeposit, "main", 5, "a1"),
-        Change(OperationKind::kTransfer, "main", 5, "a2", "other")},
+      {{ChangeWithId(OperationKind::kDeposit, "main", 5, "a1"),
+        ChangeWithId(OperationKind::kTransfer, "main", 5, "a2", "other")},
        true},
-      {{Change(OperationKind::kDeposit, "main", 1, "f1"),
-        Change(OperationKind::kWithdraw, "main", 1000, "f2")},  // Fails.
+      {{ChangeWithId(OperationKind::kDeposit, "main", 1, "f1"),
+        ChangeWithId(OperationKind::kWithdraw, "main", 1000, "f2")},  // Fails.
        true}};
   std::vector<BatchResults> firsts;
   for (const auto& [batch, atomic] : batches) {

@@ -37,30 +37,6 @@ using ::testing::HasSubstr;
 
 constexpr int kThreads = 16;
 
-class ManualClock {
- public:
-  absl::Time Now() const {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration by) {
-    absl::MutexLock lock(&mu_);
-    now_ += by;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch() + absl::Hours(1);
-};
-
-Operation Change(OperationKind kind, const std::string& account_id,
-                 int64_t amount, const std::string& request_id,
-                 const std::string& to_account_id = "") {
-  Operation operation{kind, account_id, to_account_id, amount};
-  operation.request_id = request_id;
-  return operation;
-}
-
 size_t JournalKeys(const RecoveredState& state) {
   size_t keys = 0;
   for (const auto& entry : state.entries) {
@@ -107,11 +83,12 @@ class EngineDurableIdempotencyTest
 
 TEST_P(EngineDurableIdempotencyTest, EveryChangeKindReplaysAfterARestart) {
   const Operation changes[] = {
-      Change(OperationKind::kOpen, "main", 80, "open-main"),
-      Change(OperationKind::kOpen, "other", 0, "open-other"),
-      Change(OperationKind::kDeposit, "main", 20, "deposit-1"),
-      Change(OperationKind::kWithdraw, "main", 30, "withdraw-1"),
-      Change(OperationKind::kTransfer, "main", 10, "transfer-1", "other")};
+      ChangeWithId(OperationKind::kOpen, "main", 80, "open-main"),
+      ChangeWithId(OperationKind::kOpen, "other", 0, "open-other"),
+      ChangeWithId(OperationKind::kDeposit, "main", 20, "deposit-1"),
+      ChangeWithId(OperationKind::kWithdraw, "main", 30, "withdraw-1"),
+      ChangeWithId(OperationKind::kTransfer, "main", 10, "transfer-1",
+                   "other")};
   std::vector<OperationResult> firsts;
   for (const Operation& change : changes) {
     absl::StatusOr<OperationResult> first = Run(change);
@@ -134,10 +111,11 @@ TEST_P(EngineDurableIdempotencyTest, EveryChangeKindReplaysAfterARestart) {
 TEST_P(EngineDurableIdempotencyTest, DecidedErrorsReplayAfterARestart) {
   ASSERT_TRUE(Open(*engine_, "main", 80).ok());
   const Operation too_much =
-      Change(OperationKind::kWithdraw, "main", 100, "too-much");
+      ChangeWithId(OperationKind::kWithdraw, "main", 100, "too-much");
   const Operation missing =
-      Change(OperationKind::kDeposit, "later", 5, "not-yet");
-  const Operation reopen = Change(OperationKind::kOpen, "main", 1, "reopen");
+      ChangeWithId(OperationKind::kDeposit, "later", 5, "not-yet");
+  const Operation reopen =
+      ChangeWithId(OperationKind::kOpen, "main", 1, "reopen");
   const absl::Status first_too_much = Run(too_much).status();
   const absl::Status first_missing = Run(missing).status();
   const absl::Status first_reopen = Run(reopen).status();
@@ -158,10 +136,11 @@ TEST_P(EngineDurableIdempotencyTest, DecidedErrorsReplayAfterARestart) {
 
 TEST_P(EngineDurableIdempotencyTest, SameIdOtherParametersAfterARestart) {
   ASSERT_TRUE(Open(*engine_, "main", 80).ok());
-  ASSERT_TRUE(Run(Change(OperationKind::kWithdraw, "main", 30, "w")).ok());
+  ASSERT_TRUE(
+      Run(ChangeWithId(OperationKind::kWithdraw, "main", 30, "w")).ok());
   ASSERT_TRUE(Restart().ok());
   const absl::Status other =
-      Run(Change(OperationKind::kWithdraw, "main", 31, "w")).status();
+      Run(ChangeWithId(OperationKind::kWithdraw, "main", 31, "w")).status();
   EXPECT_EQ(other.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(other.message(), HasSubstr("'w'"));
   EXPECT_EQ(BalanceOf(*engine_, "main"), 50);
@@ -170,7 +149,7 @@ TEST_P(EngineDurableIdempotencyTest, SameIdOtherParametersAfterARestart) {
 TEST_P(EngineDurableIdempotencyTest, FailedCommitRemembersNothing) {
   ASSERT_TRUE(Open(*engine_, "main", 80).ok());
   const Operation withdraw =
-      Change(OperationKind::kWithdraw, "main", 30, "retried");
+      ChangeWithId(OperationKind::kWithdraw, "main", 30, "retried");
   store_.SetFailing(true);
   EXPECT_EQ(Run(withdraw).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(JournalKeys(store_.Durable()), 0u);
@@ -191,14 +170,14 @@ TEST_P(EngineDurableIdempotencyTest, JournalIsBoundedAndKeepsTheNewest) {
   ASSERT_TRUE(Restart(kLimit).ok());
   ASSERT_TRUE(Open(*engine_, "main", 0).ok());
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(Run(Change(OperationKind::kDeposit, "main", 1,
-                           "bounded-" + std::to_string(i)))
+    ASSERT_TRUE(Run(ChangeWithId(OperationKind::kDeposit, "main", 1,
+                                 "bounded-" + std::to_string(i)))
                     .ok());
     EXPECT_LE(JournalKeys(store_.Durable()), kLimit);
   }
   ASSERT_TRUE(Restart(kLimit).ok());
   for (int i = 6; i < 10; ++i) {  // The newest four replay...
-    absl::StatusOr<OperationResult> repeat = Run(Change(
+    absl::StatusOr<OperationResult> repeat = Run(ChangeWithId(
         OperationKind::kDeposit, "main", 1, "bounded-" + std::to_string(i)));
     ASSERT_TRUE(repeat.ok());
     EXPECT_TRUE(repeat->replayed) << i;
@@ -207,7 +186,7 @@ TEST_P(EngineDurableIdempotencyTest, JournalIsBoundedAndKeepsTheNewest) {
   EXPECT_EQ(BalanceOf(*engine_, "main"), 10);
   // ...an older one was overwritten on disk, so it runs again.
   absl::StatusOr<OperationResult> old =
-      Run(Change(OperationKind::kDeposit, "main", 1, "bounded-2"));
+      Run(ChangeWithId(OperationKind::kDeposit, "main", 1, "bounded-2"));
   ASSERT_TRUE(old.ok());
   EXPECT_FALSE(old->replayed);
   EXPECT_EQ(BalanceOf(*engine_, "main"), 11);
@@ -216,7 +195,8 @@ TEST_P(EngineDurableIdempotencyTest, JournalIsBoundedAndKeepsTheNewest) {
 TEST_P(EngineDurableIdempotencyTest, TtlSurvivesARestart) {
   ASSERT_TRUE(Restart(kRequestIdsMaxDefault, absl::Hours(1)).ok());
   ASSERT_TRUE(Open(*engine_, "main", 0).ok());
-  const Operation deposit = Change(OperationKind::kDeposit, "main", 1, "ttl");
+  const Operation deposit =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "ttl");
   ASSERT_TRUE(Run(deposit).ok());
   clock_.Advance(absl::Minutes(59));
   ASSERT_TRUE(Restart(kRequestIdsMaxDefault, absl::Hours(1)).ok());
@@ -234,7 +214,7 @@ TEST_P(EngineDurableIdempotencyTest, TtlSurvivesARestart) {
 TEST_P(EngineDurableIdempotencyTest, SameIdFromManyThreadsAppliesOnce) {
   ASSERT_TRUE(Open(*engine_, "main", 80).ok());
   const Operation withdraw =
-      Change(OperationKind::kWithdraw, "main", 30, "raced");
+      ChangeWithId(OperationKind::kWithdraw, "main", 30, "raced");
   std::atomic<bool> go{false};
   std::vector<absl::StatusOr<OperationResult>> answers(kThreads);
   std::vector<std::thread> threads;
@@ -274,7 +254,8 @@ TEST(JournalCodecTest, RoundTripsEveryField) {
   JournalEntry entry;
   entry.sequence = 123456789012345ull;
   entry.remembered_at = absl::FromUnixMicros(1'700'000'000'123'456);
-  entry.operation = Change(OperationKind::kTransfer, "from", 42, "id-1", "to");
+  entry.operation =
+      ChangeWithId(OperationKind::kTransfer, "from", 42, "id-1", "to");
   entry.outcome = OperationResult{-1, INT64_MAX};
   absl::StatusOr<JournalEntry> decoded =
       DecodeJournalEntry(EncodeJournalEntry(entry));
@@ -298,7 +279,7 @@ TEST(JournalCodecTest, RoundTripsEveryField) {
 
 TEST(JournalCodecTest, RejectsWhatItCannotHaveWritten) {
   JournalEntry entry;
-  entry.operation = Change(OperationKind::kDeposit, "a", 5, "id");
+  entry.operation = ChangeWithId(OperationKind::kDeposit, "a", 5, "id");
   const std::string good = EncodeJournalEntry(entry);
   ASSERT_TRUE(DecodeJournalEntry(good).ok());
   for (size_t size = 0; size < good.size(); ++size) {

@@ -36,31 +36,6 @@ constexpr size_t kAccountsMaxForTest = 8;
 constexpr int kThreads = 16;
 constexpr int kRacesPerEngine = 20;
 
-// ManualClock: the time the table sees; only the test moves it.
-class ManualClock {
- public:
-  absl::Time Now() const {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration by) {
-    absl::MutexLock lock(&mu_);
-    now_ += by;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch() + absl::Hours(1);
-};
-
-Operation Change(OperationKind kind, const std::string& account_id,
-                 int64_t amount, const std::string& request_id,
-                 const std::string& to_account_id = "") {
-  Operation operation{kind, account_id, to_account_id, amount};
-  operation.request_id = request_id;
-  return operation;
-}
-
 class EngineIdempotencyTest
     : public ::testing::TestWithParam<IdempotencyConfig> {
  protected:
@@ -95,7 +70,7 @@ class EngineIdempotencyTest
 
 TEST_P(EngineIdempotencyTest, RepeatAnswersTheFirstResultAndChangesNothing) {
   const Operation deposit =
-      Change(OperationKind::kDeposit, "main", 20, "deposit-1");
+      ChangeWithId(OperationKind::kDeposit, "main", 20, "deposit-1");
   absl::StatusOr<OperationResult> first = Run(deposit);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->balance, 100);
@@ -110,9 +85,10 @@ TEST_P(EngineIdempotencyTest, RepeatAnswersTheFirstResultAndChangesNothing) {
 
 TEST_P(EngineIdempotencyTest, EveryChangeKindReplays) {
   const Operation changes[] = {
-      Change(OperationKind::kOpen, "third", 7, "open-1"),
-      Change(OperationKind::kWithdraw, "main", 30, "withdraw-1"),
-      Change(OperationKind::kTransfer, "main", 10, "transfer-1", "other")};
+      ChangeWithId(OperationKind::kOpen, "third", 7, "open-1"),
+      ChangeWithId(OperationKind::kWithdraw, "main", 30, "withdraw-1"),
+      ChangeWithId(OperationKind::kTransfer, "main", 10, "transfer-1",
+                   "other")};
   for (const Operation& change : changes) {
     absl::StatusOr<OperationResult> first = Run(change);
     ASSERT_TRUE(first.ok()) << first.status();
@@ -128,10 +104,11 @@ TEST_P(EngineIdempotencyTest, EveryChangeKindReplays) {
 
 TEST_P(EngineIdempotencyTest, DecidedErrorsAreReplayedWithTheSameMessage) {
   const Operation withdraw =
-      Change(OperationKind::kWithdraw, "main", 100, "too-much");
+      ChangeWithId(OperationKind::kWithdraw, "main", 100, "too-much");
   const Operation missing =
-      Change(OperationKind::kDeposit, "later", 5, "not-yet");
-  const Operation reopen = Change(OperationKind::kOpen, "main", 1, "reopen");
+      ChangeWithId(OperationKind::kDeposit, "later", 5, "not-yet");
+  const Operation reopen =
+      ChangeWithId(OperationKind::kOpen, "main", 1, "reopen");
   const absl::Status first_withdraw = Run(withdraw).status();
   const absl::Status first_missing = Run(missing).status();
   const absl::Status first_reopen = Run(reopen).status();
@@ -150,12 +127,13 @@ TEST_P(EngineIdempotencyTest, DecidedErrorsAreReplayedWithTheSameMessage) {
 }
 
 TEST_P(EngineIdempotencyTest, SameIdOtherParametersIsInvalidNamingTheId) {
-  ASSERT_TRUE(Run(Change(OperationKind::kDeposit, "main", 20, "id-7")).ok());
+  ASSERT_TRUE(
+      Run(ChangeWithId(OperationKind::kDeposit, "main", 20, "id-7")).ok());
   const Operation others[] = {
-      Change(OperationKind::kDeposit, "main", 21, "id-7"),
-      Change(OperationKind::kDeposit, "other", 20, "id-7"),
-      Change(OperationKind::kWithdraw, "main", 20, "id-7"),
-      Change(OperationKind::kTransfer, "main", 20, "id-7", "other")};
+      ChangeWithId(OperationKind::kDeposit, "main", 21, "id-7"),
+      ChangeWithId(OperationKind::kDeposit, "other", 20, "id-7"),
+      ChangeWithId(OperationKind::kWithdraw, "main", 20, "id-7"),
+      ChangeWithId(OperationKind::kTransfer, "main", 20, "id-7", "other")};
   for (const Operation& other : others) {
     const absl::Status status = Run(other).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -167,40 +145,46 @@ TEST_P(EngineIdempotencyTest, SameIdOtherParametersIsInvalidNamingTheId) {
 
 TEST_P(EngineIdempotencyTest, UndecidedOutcomesAreNotRemembered) {
   // INVALID_ARGUMENT decided nothing: the corrected request may use the id.
-  EXPECT_EQ(
-      Run(Change(OperationKind::kDeposit, "main", 0, "fix-me")).status().code(),
-      absl::StatusCode::kInvalidArgument);
-  ASSERT_TRUE(Run(Change(OperationKind::kDeposit, "main", 5, "fix-me")).ok());
+  EXPECT_EQ(Run(ChangeWithId(OperationKind::kDeposit, "main", 0, "fix-me"))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(
+      Run(ChangeWithId(OperationKind::kDeposit, "main", 5, "fix-me")).ok());
   // RESOURCE_EXHAUSTED (the account limit) decided nothing either.
   for (int i = 2; i < static_cast<int>(kAccountsMaxForTest); ++i) {
     ASSERT_TRUE(Open(*engine_, "filler" + std::to_string(i), 0).ok());
   }
-  EXPECT_EQ(
-      Run(Change(OperationKind::kOpen, "extra", 0, "busy")).status().code(),
-      absl::StatusCode::kResourceExhausted);
-  ASSERT_TRUE(Run(Change(OperationKind::kDeposit, "main", 5, "busy")).ok());
+  EXPECT_EQ(Run(ChangeWithId(OperationKind::kOpen, "extra", 0, "busy"))
+                .status()
+                .code(),
+            absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(
+      Run(ChangeWithId(OperationKind::kDeposit, "main", 5, "busy")).ok());
   EXPECT_EQ(BalanceOf(*engine_, "main"), 90);
 }
 
 TEST_P(EngineIdempotencyTest, MalformedRequestIdIsInvalidAndChangesNothing) {
   const std::string too_long(kRequestIdBytesMax + 1, 'x');
   const std::string longest(kRequestIdBytesMax, 'x');
-  EXPECT_EQ(
-      Run(Change(OperationKind::kDeposit, "main", 1, too_long)).status().code(),
-      absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Run(Change(OperationKind::kDeposit, "main", 1, "tab\there"))
+  EXPECT_EQ(Run(ChangeWithId(OperationKind::kDeposit, "main", 1, too_long))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Run(ChangeWithId(OperationKind::kDeposit, "main", 1, "tab\there"))
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BalanceOf(*engine_, "main"), 80);
-  ASSERT_TRUE(Run(Change(OperationKind::kDeposit, "main", 1, longest)).ok());
+  ASSERT_TRUE(
+      Run(ChangeWithId(OperationKind::kDeposit, "main", 1, longest)).ok());
   EXPECT_EQ(BalanceOf(*engine_, "main"), 81);
 }
 
 TEST_P(EngineIdempotencyTest, SameIdFromManyThreadsAppliesExactlyOnce) {
   for (int race = 0; race < kRacesPerEngine; ++race) {
-    const Operation deposit = Change(OperationKind::kDeposit, "main", 1,
-                                     "race-" + std::to_string(race));
+    const Operation deposit = ChangeWithId(OperationKind::kDeposit, "main", 1,
+                                           "race-" + std::to_string(race));
     std::atomic<bool> go{false};
     std::vector<absl::StatusOr<OperationResult>> answers(kThreads);
     std::vector<std::thread> threads;
@@ -227,8 +211,8 @@ TEST_P(EngineIdempotencyTest, KeepsAtMostTheLimitEvictingTheOldestFirst) {
   constexpr size_t kLimit = 4;
   Rebuild(kLimit, absl::Hours(24));
   for (int i = 0; i < 6; ++i) {
-    ASSERT_TRUE(Run(Change(OperationKind::kDeposit, "main", 1,
-                           "bounded-" + std::to_string(i)))
+    ASSERT_TRUE(Run(ChangeWithId(OperationKind::kDeposit, "main", 1,
+                                 "bounded-" + std::to_string(i)))
                     .ok());
     EXPECT_LE(RememberedIds(), kLimit);
   }
@@ -236,20 +220,21 @@ TEST_P(EngineIdempotencyTest, KeepsAtMostTheLimitEvictingTheOldestFirst) {
   EXPECT_EQ(BalanceOf(*engine_, "main"), 86);
   // The newest four replay...
   ASSERT_TRUE(
-      Run(Change(OperationKind::kDeposit, "main", 1, "bounded-5")).ok());
+      Run(ChangeWithId(OperationKind::kDeposit, "main", 1, "bounded-5")).ok());
   ASSERT_TRUE(
-      Run(Change(OperationKind::kDeposit, "main", 1, "bounded-2")).ok());
+      Run(ChangeWithId(OperationKind::kDeposit, "main", 1, "bounded-2")).ok());
   EXPECT_EQ(BalanceOf(*engine_, "main"), 86);
   // ...the oldest was evicted first, so it runs again.
   ASSERT_TRUE(
-      Run(Change(OperationKind::kDeposit, "main", 1, "bounded-0")).ok());
+      Run(ChangeWithId(OperationKind::kDeposit, "main", 1, "bounded-0")).ok());
   EXPECT_EQ(BalanceOf(*engine_, "main"), 87);
   EXPECT_EQ(RememberedIds(), kLimit);
 }
 
 TEST_P(EngineIdempotencyTest, ForgetsAfterTheTtl) {
   Rebuild(kRequestIdsMaxDefault, absl::Hours(1));
-  const Operation deposit = Change(OperationKind::kDeposit, "main", 1, "ttl");
+  const Operation deposit =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "ttl");
   ASSERT_TRUE(Run(deposit).ok());
   clock_.Advance(absl::Minutes(59));
   ASSERT_TRUE(Run(deposit).ok());
@@ -309,7 +294,8 @@ TEST(IdempotentEngineTest, RepeatWhileInFlightAttachesToTheFirst) {
   auto parked_owned = std::make_unique<ParkedEngine>();
   ParkedEngine& parked = *parked_owned;
   IdempotentEngine engine(std::move(parked_owned), RequestIdOptions{});
-  const Operation deposit = Change(OperationKind::kDeposit, "main", 1, "slow");
+  const Operation deposit =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "slow");
   std::vector<absl::StatusOr<OperationResult>> answers;
   for (int i = 0; i < 3; ++i) {
     engine.Execute(deposit, [&answers](absl::StatusOr<OperationResult> r) {
@@ -330,7 +316,8 @@ TEST(IdempotentEngineTest, RepeatsOfAnUndecidedFirstShareItsAnswerAndRetry) {
   auto parked_owned = std::make_unique<ParkedEngine>();
   ParkedEngine& parked = *parked_owned;
   IdempotentEngine engine(std::move(parked_owned), RequestIdOptions{});
-  const Operation deposit = Change(OperationKind::kDeposit, "main", 1, "full");
+  const Operation deposit =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "full");
   std::vector<absl::Status> answers;
   for (int i = 0; i < 2; ++i) {
     engine.Execute(deposit, [&answers](absl::StatusOr<OperationResult> r) {
@@ -355,7 +342,7 @@ TEST(IdempotentEngineTest, AllEntriesInFlightAnswersResourceExhausted) {
   IdempotentEngine engine(std::move(parked_owned), options);
   std::vector<absl::Status> answers;
   for (const char* id : {"a", "b", "c"}) {
-    engine.Execute(Change(OperationKind::kDeposit, "main", 1, id),
+    engine.Execute(ChangeWithId(OperationKind::kDeposit, "main", 1, id),
                    [&answers](absl::StatusOr<OperationResult> r) {
                      answers.push_back(r.status());
                    });
@@ -379,7 +366,8 @@ TEST(CreateEngineTest, EveryEngineHonoursRequestIds) {
     ASSERT_TRUE(engine.ok()) << engine.status();
     EXPECT_STREQ((*engine)->Name(), name);
     ASSERT_TRUE(Open(**engine, "main", 10).ok());
-    const Operation deposit = Change(OperationKind::kDeposit, "main", 5, "d");
+    const Operation deposit =
+        ChangeWithId(OperationKind::kDeposit, "main", 5, "d");
     ASSERT_TRUE(ExecuteAndWait(**engine, deposit).ok());
     ASSERT_TRUE(ExecuteAndWait(**engine, deposit).ok());
     EXPECT_EQ(BalanceOf(**engine, "main"), 15) << name;

@@ -211,4 +211,12 @@ int64_t BalanceOf(AccountEngine& engine, const std::string& account_id) {
   return result.ok() ? result->balance : -1;
 }
 
+Operation ChangeWithId(OperationKind kind, const std::string& account_id,
+                       int64_t amount, const std::string& request_id,
+                       const std::string& to_account_id) {
+  Operation operation{kind, account_id, to_account_id, amount};
+  operation.request_id = request_id;
+  return operation;
+}
+
 }  // namespace bank::testing

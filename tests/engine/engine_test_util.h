@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/engine_factory.h"
 #include "service/engine/latency_injector.h"
@@ -131,6 +134,29 @@ absl::StatusOr<OperationResult> GetBalance(AccountEngine& engine,
 // BalanceOf answers the account's balance, failing the test (and answering
 // -1) when it cannot be read.
 int64_t BalanceOf(AccountEngine& engine, const std::string& account_id);
+
+// ChangeWithId: a change carrying a client request id ("" = none).
+Operation ChangeWithId(OperationKind kind, const std::string& account_id,
+                       int64_t amount, const std::string& request_id = "",
+                       const std::string& to_account_id = "");
+
+// ManualClock: the time a request-id table sees; only the test moves it
+// (ttl tests without sleeping).
+class ManualClock {
+ public:
+  absl::Time Now() const {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration by) {
+    absl::MutexLock lock(&mu_);
+    now_ += by;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch() + absl::Hours(1);
+};
 
 }  // namespace bank::testing
 

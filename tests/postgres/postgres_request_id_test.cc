@@ -40,30 +40,6 @@ constexpr int kThreadsPerReplica = 8;
 constexpr int kRaces = 20;
 constexpr absl::Duration kWaitMax = absl::Seconds(60);
 
-class ManualClock {
- public:
-  absl::Time Now() const {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration by) {
-    absl::MutexLock lock(&mu_);
-    now_ += by;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch() + absl::Hours(1);
-};
-
-Operation Change(OperationKind kind, const std::string& account_id,
-                 int64_t amount, const std::string& request_id,
-                 const std::string& to_account_id = "") {
-  Operation operation{kind, account_id, to_account_id, amount};
-  operation.request_id = request_id;
-  return operation;
-}
-
 std::string NewSchema() {
   absl::StatusOr<std::string> schema =
       PostgresEnvironment::server().CreateSchema();
@@ -113,10 +89,10 @@ TEST(PostgresRequestIdTest, SameIdOnTwoReplicasAtOnceAppliesOnce) {
   for (int race = 0; race < kRaces; ++race) {
     // Even races deposit into hot; odd ones transfer cold -> hot.
     const Operation change =
-        race % 2 == 0 ? Change(OperationKind::kDeposit, "hot", 1,
-                               "race-" + std::to_string(race))
-                      : Change(OperationKind::kTransfer, "cold", 1,
-                               "race-" + std::to_string(race), "hot");
+        race % 2 == 0 ? ChangeWithId(OperationKind::kDeposit, "hot", 1,
+                                     "race-" + std::to_string(race))
+                      : ChangeWithId(OperationKind::kTransfer, "cold", 1,
+                                     "race-" + std::to_string(race), "hot");
     std::atomic<bool> go{false};
     std::vector<absl::StatusOr<OperationResult>> answers(2 *
                                                          kThreadsPerReplica);
@@ -145,15 +121,16 @@ TEST(PostgresRequestIdTest, SameIdOnTwoReplicasAtOnceAppliesOnce) {
 
 TEST(PostgresRequestIdTest, RepeatAfterARestartAnswersTheOriginalOutcome) {
   const std::string schema = NewSchema();
-  const Operation open = Change(OperationKind::kOpen, "main", 100, "open");
+  const Operation open =
+      ChangeWithId(OperationKind::kOpen, "main", 100, "open");
   const Operation withdraw =
-      Change(OperationKind::kWithdraw, "main", 30, "withdraw");
+      ChangeWithId(OperationKind::kWithdraw, "main", 30, "withdraw");
   const Operation too_much =
-      Change(OperationKind::kWithdraw, "main", 1000, "too-much");
+      ChangeWithId(OperationKind::kWithdraw, "main", 1000, "too-much");
   const Operation missing =
-      Change(OperationKind::kDeposit, "nobody", 5, "missing");
+      ChangeWithId(OperationKind::kDeposit, "nobody", 5, "missing");
   const Operation transfer =
-      Change(OperationKind::kTransfer, "main", 10, "transfer", "other");
+      ChangeWithId(OperationKind::kTransfer, "main", 10, "transfer", "other");
   absl::StatusOr<OperationResult> first_open, first_withdraw, first_transfer;
   absl::Status first_too_much, first_missing;
   {
@@ -196,8 +173,8 @@ TEST(PostgresRequestIdTest, RepeatAfterARestartAnswersTheOriginalOutcome) {
   EXPECT_EQ(BalanceOf(*after, "nobody"), 0);
   // The same id with other parameters, on the new replica.
   const absl::Status other =
-      ExecuteAndWait(*after,
-                     Change(OperationKind::kWithdraw, "main", 31, "withdraw"))
+      ExecuteAndWait(*after, ChangeWithId(OperationKind::kWithdraw, "main", 31,
+                                          "withdraw"))
           .status();
   EXPECT_EQ(other.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(other.message(), HasSubstr("request_id 'withdraw'"));
@@ -213,7 +190,8 @@ TEST(PostgresRequestIdTest, RequestIdsOffAppliesEveryRepeat) {
       PostgresEnvironment::NewEngineWith(schema, options);
   ASSERT_NE(engine, nullptr);
   ASSERT_TRUE(Open(*engine, "main", 0).ok());
-  const Operation deposit = Change(OperationKind::kDeposit, "main", 1, "d");
+  const Operation deposit =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "d");
   ASSERT_TRUE(ExecuteAndWait(*engine, deposit).ok());
   ASSERT_TRUE(ExecuteAndWait(*engine, deposit).ok());
   EXPECT_EQ(BalanceOf(*engine, "main"), 2);
@@ -226,9 +204,12 @@ TEST(PostgresRequestIdTest, ExpiredIdsAreSweptAndThenRunAgain) {
   std::unique_ptr<PostgresEngine> engine = Replica(schema, &clock);
   ASSERT_NE(engine, nullptr);
   ASSERT_TRUE(Open(*engine, "main", 0).ok());
-  const Operation old_a = Change(OperationKind::kDeposit, "main", 1, "old-a");
-  const Operation old_b = Change(OperationKind::kDeposit, "main", 1, "old-b");
-  const Operation young = Change(OperationKind::kDeposit, "main", 1, "young");
+  const Operation old_a =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "old-a");
+  const Operation old_b =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "old-b");
+  const Operation young =
+      ChangeWithId(OperationKind::kDeposit, "main", 1, "young");
   ASSERT_TRUE(ExecuteAndWait(*engine, old_a).ok());
   ASSERT_TRUE(ExecuteAndWait(*engine, old_b).ok());
   clock.Advance(absl::Hours(12));
@@ -286,9 +267,9 @@ TEST(PostgresRequestIdTest, TheEngineSweepsExpiredIdsByItself) {
       PostgresEnvironment::NewEngineWith(schema, options);
   ASSERT_NE(engine, nullptr);
   ASSERT_TRUE(Open(*engine, "main", 0).ok());
-  ASSERT_TRUE(
-      ExecuteAndWait(*engine, Change(OperationKind::kDeposit, "main", 1, "x"))
-          .ok());
+  ASSERT_TRUE(ExecuteAndWait(*engine, ChangeWithId(OperationKind::kDeposit,
+                                                   "main", 1, "x"))
+                  .ok());
   EXPECT_EQ(CountRows(schema), 1);
   clock.Advance(absl::Hours(2));
   // Polling, not synchronising: the I/O thread sweeps on its own schedule.
@@ -326,7 +307,8 @@ TEST(PostgresRequestIdTest, AVersionOneSchemaIsUpgradedInPlace) {
   ASSERT_TRUE(version.ok()) << version.status();
   EXPECT_EQ(*version, std::to_string(kSchemaVersion));
   EXPECT_EQ(BalanceOf(*engine, "old"), 7);
-  const Operation deposit = Change(OperationKind::kDeposit, "old", 3, "up");
+  const Operation deposit =
+      ChangeWithId(OperationKind::kDeposit, "old", 3, "up");
   ASSERT_TRUE(ExecuteAndWait(*engine, deposit).ok());
   ASSERT_TRUE(ExecuteAndWait(*engine, deposit).ok());
   EXPECT_EQ(BalanceOf(*engine, "old"), 10);
