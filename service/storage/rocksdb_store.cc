@@ -163,7 +163,12 @@ absl::Status LoadState(rocksdb::DB& db, RecoveredState* recovered) {
       recovered->entries.emplace_back(key.ToString().substr(1),
                                       it->value().ToString());
     } else if (key == kRecordsKey) {
-      DecodeFixed64(it->value(), &recovered->records_committed);
+      // Refused like a bad balance: a count that is not 8 bytes is damage,
+      // and counting on from 0 would hide it.
+      if (!DecodeFixed64(it->value(), &recovered->records_committed)) {
+        return absl::DataLossError(
+            "refusing to start: the stored record count is invalid");
+      }
     }
   }
   if (!it->status().ok()) return OpenError(db.GetName(), it->status());

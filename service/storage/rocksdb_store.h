@@ -62,7 +62,8 @@ class RocksDbStore final : public AccountStore {
   // Open opens (or creates) options.dir and fills `recovered`. Errors:
   //   kFailedPrecondition  another process holds the directory's LOCK;
   //   kDataLoss            damage before the tail (message names file and
-  //                        offset), or a balance that is not a valid int64;
+  //                        offset), a balance that is not a valid int64,
+  //                        or a record count that is not 8 bytes;
   //   kUnavailable/kInternal  other I/O errors, with RocksDB's message.
   static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(
       const RocksDbStoreOptions& options, RecoveredState* recovered);

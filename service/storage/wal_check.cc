@@ -2,6 +2,7 @@
 
 #include <array>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -74,6 +75,18 @@ WalCheck CheckWalBytes(absl::string_view contents) {
                         : WalCheck::Verdict::kDamaged;
     return check;
   };
+  // The offset of the First fragment of a logical record still missing its
+  // Last, if any. A log that ends there (e.g. power lost right after the
+  // 32 KiB block boundary a First fragment ends at) holds half a record:
+  // a torn tail, which RocksDB's strict mode would refuse.
+  std::optional<uint64_t> fragment_start;
+  auto end_of_data = [&]() {
+    if (!fragment_start.has_value()) return check;
+    check.bad_offset = *fragment_start;
+    check.reason = "the log ends inside a record split across blocks";
+    check.verdict = WalCheck::Verdict::kTornTail;
+    return check;
+  };
   while (offset < size) {
     const uint64_t block_left = kBlockBytes - offset % kBlockBytes;
     if (block_left < kHeaderBytes) {  // A zero-filled block trailer.
@@ -90,7 +103,7 @@ WalCheck CheckWalBytes(absl::string_view contents) {
     const uint8_t type = static_cast<uint8_t>(header[6]);
     if (type == kZeroType && length == 0) {
       // Preallocated, never written space: the end of the data.
-      if (AllZero(contents.substr(offset))) return check;
+      if (AllZero(contents.substr(offset))) return end_of_data();
       return bad(offset, offset + kHeaderBytes, "zero record header");
     }
     if (type > kLastType && type != kSetCompressionType) {
@@ -114,9 +127,14 @@ WalCheck CheckWalBytes(absl::string_view contents) {
     offset = end;
     // valid_bytes ends a whole logical record, so that cutting a torn tail
     // never leaves the first fragments of a record behind.
-    if (type != kFirstType && type != kMiddleType) check.valid_bytes = offset;
+    if (type != kFirstType && type != kMiddleType) {
+      check.valid_bytes = offset;
+      fragment_start.reset();
+    } else if (type == kFirstType) {
+      fragment_start = offset - kHeaderBytes - length;
+    }
   }
-  return check;
+  return end_of_data();
 }
 
 absl::StatusOr<WalCheck> CheckWalFile(const std::string& path) {

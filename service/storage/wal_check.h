@@ -30,7 +30,8 @@ namespace bank {
 struct WalCheck {
   enum class Verdict {
     kClean,     // Every record is whole and its checksum matches.
-    kTornTail,  // Only the last record is bad: drop [valid_bytes, size).
+    kTornTail,  // Only the last record is bad, or the log ends inside a
+                // record split across blocks: drop [valid_bytes, size).
     kDamaged,   // A bad record is followed by more data.
     kUnknown,   // A record type this checker does not parse (recycled WAL).
   };

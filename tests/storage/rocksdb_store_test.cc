@@ -18,6 +18,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace bank::testing {
@@ -160,6 +162,31 @@ TEST_F(RocksDbStoreTest, ChecksumFailureInTheLastRecordIsATornTail) {
   EXPECT_THAT(log_lines_[0], HasSubstr("checksum mismatch"));
 }
 
+// Found by fuzz/recovery_fuzzer: a batch larger than a log block (32 KiB)
+// is written as First and Last fragments; losing power after the block
+// boundary leaves a log that ends after the First. That write was never
+// acknowledged: recovery cuts it and starts, instead of refusing.
+TEST_F(RocksDbStoreTest, LogEndingBetweenFragmentsIsCutAsATornTail) {
+  auto store = OpenAt(scratch_.Sub("data"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  CommitCounting(**store);
+  StoreRecord large = Record("a", 1000);
+  large.entries.push_back({"request/large", std::string(40000, 'x')});
+  ASSERT_TRUE((*store)->Commit({&large, 1}).ok());
+  CopyDirectory(scratch_.Sub("data"), scratch_.Sub("image"));
+  const std::string wal = WalFilesIn(scratch_.Sub("image")).back();
+  ASSERT_GT(std::filesystem::file_size(wal), 32768u);
+  std::filesystem::resize_file(wal, 32768);  // Ends after the First.
+
+  auto recovered = OpenAt(scratch_.Sub("image"));
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_THAT(recovered_.balances,
+              UnorderedElementsAre(Pair("a", kCommitCount)));
+  EXPECT_TRUE(recovered_.entries.empty());
+  ASSERT_EQ(log_lines_.size(), 1u);
+  EXPECT_THAT(log_lines_[0], HasSubstr("split across blocks"));
+}
+
 TEST_F(RocksDbStoreTest, DamageBeforeTheTailRefusesNamingFileAndOffset) {
   auto store = OpenAt(scratch_.Sub("data"));
   ASSERT_TRUE(store.ok()) << store.status();
@@ -175,6 +202,48 @@ TEST_F(RocksDbStoreTest, DamageBeforeTheTailRefusesNamingFileAndOffset) {
       recovered.status().message(),
       AllOf(HasSubstr("refusing to start"), HasSubstr(wal),
             HasSubstr("byte offset 0"), HasSubstr("checksum mismatch")));
+}
+
+// PutRaw writes `key` = `value` into a closed store's directory through
+// RocksDB itself, so the checksums are valid and only our decoding can object.
+void PutRaw(const std::string& dir, const std::string& key,
+            const std::string& value) {
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+  ASSERT_TRUE(db->Close().ok());
+}
+
+// Found by fuzz/recovery_fuzzer: a record count that was not 8 bytes was
+// accepted as 0. Both it and a bad balance must refuse to start.
+TEST_F(RocksDbStoreTest, InvalidStoredValuesRefuseToStart) {
+  const struct {
+    std::string key;
+    std::string value;
+    std::string message;
+  } cases[] = {
+      {"aa", "1234", "account 'a' has an invalid stored balance"},
+      {"aa", std::string(7, '\0') + "\x80",  // Negative.
+       "account 'a' has an invalid stored balance"},
+      {"m:records", "abc", "the stored record count is invalid"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.key + " = " + c.value);
+    const std::string dir =
+        scratch_.Sub("data-" + std::to_string(c.value.size()) + c.key);
+    {
+      auto store = OpenAt(dir);
+      ASSERT_TRUE(store.ok()) << store.status();
+      CommitCounting(**store);
+    }
+    PutRaw(dir, c.key, c.value);
+    auto recovered = OpenAt(dir);
+    ASSERT_FALSE(recovered.ok());
+    EXPECT_EQ(recovered.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(recovered.status().message(),
+                AllOf(HasSubstr("refusing to start"), HasSubstr(c.message)));
+  }
 }
 
 TEST_F(RocksDbStoreTest, SecondWriterFailsAtOnce) {

@@ -63,5 +63,28 @@ TEST(WalCheckTest, FragmentedRecordCutBeforeItsFirstFragment) {
   EXPECT_EQ(torn.valid_bytes, 10u);
 }
 
+// Found by fuzz/recovery_fuzzer: a log that ENDS right after a whole First
+// (or Middle) fragment was called clean, and RocksDB's strict recovery then
+// refused to start ("error reading trailing data"). That is what losing
+// power after a 32 KiB block boundary leaves while a large batch is
+// written: a torn tail, to be cut before the First fragment.
+TEST(WalCheckTest, LogEndingBetweenFragmentsIsATornTail) {
+  const std::string log = Frame("one") + Frame("head", 2);
+  WalCheck check = CheckWalBytes(log);
+  EXPECT_EQ(check.verdict, WalCheck::Verdict::kTornTail);
+  EXPECT_EQ(check.valid_bytes, 10u);
+  EXPECT_EQ(check.bad_offset, 10u);
+  EXPECT_EQ(check.reason, "the log ends inside a record split across blocks");
+
+  const std::string middle = log + Frame("body", 3) + std::string(30, '\0');
+  check = CheckWalBytes(middle);  // Preallocated zeros after a Middle.
+  EXPECT_EQ(check.verdict, WalCheck::Verdict::kTornTail);
+  EXPECT_EQ(check.valid_bytes, 10u);
+
+  check = CheckWalBytes(log + Frame("tail", 4));  // Complete again.
+  EXPECT_EQ(check.verdict, WalCheck::Verdict::kClean);
+  EXPECT_EQ(check.valid_bytes, log.size() + 11);
+}
+
 }  // namespace
 }  // namespace bank
