@@ -89,10 +89,19 @@ std::vector<std::pair<uint64_t, std::string>> WalFiles(const std::string& dir) {
 absl::Status CheckWals(const RocksDbStoreOptions& options,
                        RecoveredState* recovered) {
   const auto files = WalFiles(options.dir);
+  uint64_t next_sequence = 0;  // After the previous file's last batch.
   for (size_t i = 0; i < files.size(); ++i) {
     const std::string& path = files[i].second;
     absl::StatusOr<WalCheck> check = CheckWalFile(path);
     if (!check.ok()) return check.status();
+    if (check->first_sequence != 0 && check->first_sequence < next_sequence) {
+      return absl::DataLossError(absl::StrCat(
+          "refusing to start: write-ahead log ", path,
+          " starts at sequence number ", check->first_sequence,
+          ", before the end of the log before it (", next_sequence,
+          "); restore the data directory from a backup (docs/SERVER.md)"));
+    }
+    next_sequence = std::max(next_sequence, check->next_sequence);
     const bool newest = i + 1 == files.size();
     if (check->verdict == WalCheck::Verdict::kClean ||
         check->verdict == WalCheck::Verdict::kUnknown) {

@@ -51,6 +51,54 @@ bool AllZero(absl::string_view bytes) {
   return bytes.find_first_not_of('\0') == absl::string_view::npos;
 }
 
+// The write batch format (RocksDB db/write_batch.cc): an 8-byte sequence
+// number, a 4-byte entry count, then the entries. This store writes only
+// Put and Delete in the default column family.
+constexpr size_t kBatchHeaderBytes = 12;
+constexpr uint8_t kBatchDelete = 0x0;
+constexpr uint8_t kBatchPut = 0x1;
+
+bool ReadVarint32(absl::string_view& in, uint32_t* value) {
+  *value = 0;
+  for (int shift = 0; shift <= 28 && !in.empty(); shift += 7) {
+    const uint8_t byte = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    *value |= static_cast<uint32_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+bool SkipLengthPrefixed(absl::string_view& in) {
+  uint32_t length = 0;
+  if (!ReadVarint32(in, &length) || length > in.size()) return false;
+  in.remove_prefix(length);
+  return true;
+}
+
+// ParseBatch checks that `batch` is a write batch this store could have
+// written; on success sets its sequence number and entry count. A record
+// with a valid checksum but other contents (or a sequence number that goes
+// backwards) cannot come from a crash; RocksDB's own replay may abort on
+// some of them (its Debian build keeps assertions), so they are refused
+// here, before RocksDB sees them.
+bool ParseBatch(absl::string_view batch, uint64_t* sequence, uint32_t* count) {
+  if (batch.size() < kBatchHeaderBytes) return false;
+  *sequence = DecodeFixed32(batch.data()) |
+              (static_cast<uint64_t>(DecodeFixed32(batch.data() + 4)) << 32);
+  *count = DecodeFixed32(batch.data() + 8);
+  absl::string_view in = batch.substr(kBatchHeaderBytes);
+  for (uint32_t i = 0; i < *count; ++i) {
+    if (in.empty()) return false;
+    const uint8_t tag = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    if (tag != kBatchPut && tag != kBatchDelete) return false;
+    if (!SkipLengthPrefixed(in)) return false;                      // Key.
+    if (tag == kBatchPut && !SkipLengthPrefixed(in)) return false;  // Value.
+  }
+  return in.empty();
+}
+
 }  // namespace
 
 uint32_t Crc32c(absl::string_view data, uint32_t init) {
@@ -80,6 +128,7 @@ WalCheck CheckWalBytes(absl::string_view contents) {
   // 32 KiB block boundary a First fragment ends at) holds half a record:
   // a torn tail, which RocksDB's strict mode would refuse.
   std::optional<uint64_t> fragment_start;
+  std::string batch;  // The logical record being assembled.
   auto end_of_data = [&]() {
     if (!fragment_start.has_value()) return check;
     check.bad_offset = *fragment_start;
@@ -124,15 +173,37 @@ WalCheck CheckWalBytes(absl::string_view contents) {
         Crc32c(contents.substr(offset + kHeaderBytes, length),
                Crc32c(contents.substr(offset + 6, 1)));
     if (expected != actual) return bad(offset, end, "checksum mismatch");
+    const uint64_t start = offset;
     offset = end;
+    if (type == kFirstType) {
+      fragment_start = start;
+      batch.clear();
+    }
+    if (type == kSetCompressionType) {
+      check.valid_bytes = offset;
+      continue;
+    }
+    batch.append(contents.data() + start + kHeaderBytes, length);
+    if (type == kFirstType || type == kMiddleType) continue;
+    // A whole logical record: a write batch.
+    const uint64_t batch_start = fragment_start.value_or(start);
+    fragment_start.reset();
+    uint64_t sequence = 0;
+    uint32_t count = 0;
+    const bool parsed = ParseBatch(batch, &sequence, &count);
+    batch.clear();
+    if (!parsed || sequence < check.next_sequence) {
+      check.verdict = WalCheck::Verdict::kDamaged;
+      check.bad_offset = batch_start;
+      check.reason = parsed ? "a sequence number that goes backwards"
+                            : "a write batch this store never writes";
+      return check;
+    }
+    if (check.next_sequence == 0) check.first_sequence = sequence;
+    check.next_sequence = sequence + count;
     // valid_bytes ends a whole logical record, so that cutting a torn tail
     // never leaves the first fragments of a record behind.
-    if (type != kFirstType && type != kMiddleType) {
-      check.valid_bytes = offset;
-      fragment_start.reset();
-    } else if (type == kFirstType) {
-      fragment_start = offset - kHeaderBytes - length;
-    }
+    check.valid_bytes = offset;
   }
   return end_of_data();
 }

@@ -12,7 +12,10 @@
 // and refuses any checksum failure, even in the last record, without saying
 // at which offset. CheckWalFile gives both cases a precise, logged answer:
 // the store truncates a torn tail (keeping a copy) and refuses damage with a
-// message naming the file and byte offset.
+// message naming the file and byte offset. Each whole record must also parse
+// as a write batch of Puts and Deletes (all this store writes) with sequence
+// numbers that never go backwards: a checksum-valid record that breaks this
+// was not left by a crash, and RocksDB's replay can abort on it.
 //
 // Thread safety: pure functions of the file's bytes.
 
@@ -39,6 +42,10 @@ struct WalCheck {
   uint64_t valid_bytes = 0;  // Bytes up to the end of the last good record.
   uint64_t bad_offset = 0;   // kTornTail/kDamaged: the bad record's offset.
   std::string reason;        // kTornTail/kDamaged: what is wrong there.
+  // The sequence numbers of the whole write batches up to valid_bytes: the
+  // first one's, and the one after the last (0 and 0: no batch).
+  uint64_t first_sequence = 0;
+  uint64_t next_sequence = 0;
 };
 
 // CheckWalBytes checks the contents of one WAL file.
