@@ -6,14 +6,14 @@
 # the run with the reproducer's path, and this script fails.
 #
 #   scripts/fuzz.sh            # a minute per target
-#   scripts/fuzz.sh 5          # the short run scripts/test.sh does
+#   scripts/fuzz.sh 10         # the short run scripts/test.sh does (30 s)
 #   scripts/fuzz.sh 3600       # a long run (docs/FUZZING.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 build_dir=${2:-build/clang-asan-ubsan}
-targets=(request_fuzzer flag_fuzzer)
+targets=(request_fuzzer flag_fuzzer recovery_fuzzer)
 
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBANK_SANITIZE=address,undefined \
