@@ -2,7 +2,6 @@
 
 #include <array>
 #include <fstream>
-#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -127,11 +126,13 @@ WalCheck CheckWalBytes(absl::string_view contents) {
   // Last, if any. A log that ends there (e.g. power lost right after the
   // 32 KiB block boundary a First fragment ends at) holds half a record:
   // a torn tail, which RocksDB's strict mode would refuse.
-  std::optional<uint64_t> fragment_start;
+  // (A flag, not std::optional: g++ 12 warns maybe-uninitialized on it.)
+  bool in_fragment = false;
+  uint64_t fragment_start = 0;
   std::string batch;  // The logical record being assembled.
   auto end_of_data = [&]() {
-    if (!fragment_start.has_value()) return check;
-    check.bad_offset = *fragment_start;
+    if (!in_fragment) return check;
+    check.bad_offset = fragment_start;
     check.reason = "the log ends inside a record split across blocks";
     check.verdict = WalCheck::Verdict::kTornTail;
     return check;
@@ -177,6 +178,7 @@ WalCheck CheckWalBytes(absl::string_view contents) {
     offset = end;
     if (type == kFirstType) {
       fragment_start = start;
+      in_fragment = true;
       batch.clear();
     }
     if (type == kSetCompressionType) {
@@ -186,8 +188,8 @@ WalCheck CheckWalBytes(absl::string_view contents) {
     batch.append(contents.data() + start + kHeaderBytes, length);
     if (type == kFirstType || type == kMiddleType) continue;
     // A whole logical record: a write batch.
-    const uint64_t batch_start = fragment_start.value_or(start);
-    fragment_start.reset();
+    const uint64_t batch_start = in_fragment ? fragment_start : start;
+    in_fragment = false;
     uint64_t sequence = 0;
     uint32_t count = 0;
     const bool parsed = ParseBatch(batch, &sequence, &count);
