@@ -103,10 +103,7 @@ absl::Status CheckWals(const RocksDbStoreOptions& options,
     }
     next_sequence = std::max(next_sequence, check->next_sequence);
     const bool newest = i + 1 == files.size();
-    if (check->verdict == WalCheck::Verdict::kClean ||
-        check->verdict == WalCheck::Verdict::kUnknown) {
-      continue;  // kUnknown: RocksDB's own strict check decides.
-    }
+    if (check->verdict == WalCheck::Verdict::kClean) continue;
     if (check->verdict == WalCheck::Verdict::kDamaged || !newest) {
       return absl::DataLossError(absl::StrCat(
           "refusing to start: write-ahead log ", path,

@@ -35,8 +35,8 @@ struct WalCheck {
     kClean,     // Every record is whole and its checksum matches.
     kTornTail,  // Only the last record is bad, or the log ends inside a
                 // record split across blocks: drop [valid_bytes, size).
-    kDamaged,   // A bad record is followed by more data.
-    kUnknown,   // A record type this checker does not parse (recycled WAL).
+    kDamaged,   // A bad record is followed by more data, or a whole record
+                // is one no crash can leave (see above).
   };
   Verdict verdict = Verdict::kClean;
   uint64_t valid_bytes = 0;  // Bytes up to the end of the last good record.

@@ -132,6 +132,16 @@ TEST(WalCheckTest, ChecksumValidButImpossibleBatchesAreDamage) {
   EXPECT_EQ(check.verdict, WalCheck::Verdict::kDamaged);
   EXPECT_EQ(check.reason, "a write batch this store never writes");
 
+  check = CheckWalBytes(one + Frame(Batch(uint64_t{1} << 56, "two")));
+  EXPECT_EQ(check.verdict, WalCheck::Verdict::kDamaged);
+  EXPECT_EQ(check.reason, "a sequence number out of range");
+
+  // A log compression record naming no real compression: RocksDB aborted
+  // on it (found by recovery_fuzzer); this store never compresses its log.
+  check = CheckWalBytes(one + Frame(std::string(4, '\x7f'), 9));
+  EXPECT_EQ(check.verdict, WalCheck::Verdict::kDamaged);
+  EXPECT_EQ(check.bad_offset, one.size());
+
   std::string short_count = Batch(6, "two");
   short_count[8] = '\x02';  // Says 2 entries, holds 1.
   EXPECT_EQ(CheckWalBytes(one + Frame(short_count)).verdict,
