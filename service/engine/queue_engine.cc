@@ -191,7 +191,12 @@ bool QueueEngine::WaitForWork() {
       // Closed, and every claimed position consumed: all accepted
       // operations have been completed.
       if (tail == (head_ | kClosedBit)) return false;
-      CpuRelax();
+      // Back off between polls: each poll pulls the producer's slot into
+      // this core's cache, and the producer must take it back to write.
+      for (int pause = 0; pause < (1 << std::min(spin, kSpinBackoffShiftMax));
+           ++pause) {
+        CpuRelax();
+      }
     }
     if ((tail_.load() & kClosedBit) != 0) {
       // Closed, but a producer is between its claim and its publish (it

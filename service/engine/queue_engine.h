@@ -34,11 +34,14 @@
 // operations is applied in one pass, unsplit.
 //
 // Wake-ups: when the ring is empty the consumer spins briefly
-// (kSpinCountMax), then sleeps on sleep_mu_ after raising sleeping_; a
-// producer takes sleep_mu_ (to wake it) only when it sees sleeping_ raised,
-// so a busy consumer costs producers one load. Both sides use sequentially
-// consistent operations for the publish/flag pair, so a wake-up is never
-// missed: either the producer sees the flag, or the consumer sees the slot.
+// (kSpinCountMax polls, a few pauses apart: every poll pulls the producer's
+// next slot into the consumer's cache, so polling back to back slows the
+// very producer it waits for), then sleeps on sleep_mu_ after raising
+// sleeping_; a producer takes sleep_mu_ (to wake it) only when it sees
+// sleeping_ raised, so a busy consumer costs producers one load. Both sides use
+// sequentially consistent operations for the publish/flag pair, so a wake-up is
+// never missed: either the producer sees the flag, or the consumer sees the
+// slot.
 //
 // Durable (EngineOptions::store set): group commit. The consumer applies a
 // pass (single operations and batches alike) in memory, collects one record
@@ -75,8 +78,8 @@
 #include "absl/synchronization/mutex.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/engine_factory.h"
-#include "service/engine/request_id_journal.h"
 #include "service/engine/latency_injector.h"
+#include "service/engine/request_id_journal.h"
 
 namespace bank {
 
@@ -103,10 +106,16 @@ class QueueEngine final : public AccountEngine {
   static constexpr size_t kBatchSizeMax = 1024;
   static_assert(kBatchSizeMax == size_t{1} << (kBatchSizeBucketCount - 1),
                 "the last finite batch-size bucket must be kBatchSizeMax");
-  // How many times the consumer polls an empty ring before it sleeps: a
-  // few microseconds, enough to catch a producer that is mid-stream, short
-  // enough not to steal a shared core.
-  static constexpr int kSpinCountMax = 256;
+  // How many times the consumer polls an empty ring before it sleeps, and
+  // how far apart (up to 2^kSpinBackoffShiftMax pauses): about 250 pauses
+  // in all, a few microseconds, enough to catch a producer that is
+  // mid-stream, short enough not to steal a shared core. Measured
+  // (BENCHMARKS.md): polls back to back gave one producer 3.6 M ops/s,
+  // these 16.8 M; 16 times longer spinning gained no more in process and
+  // cost 9% of end-to-end RPS (the spinning consumer took the core from
+  // gRPC's threads).
+  static constexpr int kSpinCountMax = 64;
+  static constexpr int kSpinBackoffShiftMax = 2;
   // The most operations that batches waiting in the ring may hold together.
   // A batch takes one slot of queue_depth_max whatever its size, so without
   // this bound queue_depth_max full batches (about 100 bytes an operation)
