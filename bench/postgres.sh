@@ -26,7 +26,9 @@
 # Environment: BANK_BENCH_BUILD_DIR (build/release), BANK_BENCH_DURATION_S (8),
 #   BANK_BENCH_PG_OPTIONS (more postgres -c settings, for controls such as
 #   "-c synchronous_commit=off"), BANK_BENCH_OUT (docs/BENCHMARKS-postgres.md),
-#   BANK_BENCH_CONFIGS ("queue mutex postgres1 postgres3").
+#   BANK_BENCH_CONFIGS ("queue mutex queue_durable mutex_durable postgres1
+#   postgres3"; the _durable ones run with --data_dir on a fresh directory,
+#   a synced RocksDB write per group of operations).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readonly root=$PWD
@@ -37,7 +39,7 @@ readonly duration_s=${BANK_BENCH_DURATION_S:-8}
 readonly concurrency=64
 readonly out_md=${BANK_BENCH_OUT:-$root/docs/BENCHMARKS-postgres.md}
 readonly pg_options=${BANK_BENCH_PG_OPTIONS:-}
-read -r -a configs <<<"${BANK_BENCH_CONFIGS:-queue mutex postgres1 postgres3}"
+read -r -a configs <<<"${BANK_BENCH_CONFIGS:-queue mutex queue_durable mutex_durable postgres1 postgres3}"
 readonly pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 work=$(mktemp -d /tmp/bank-bench-pg.XXXXXX)
 readonly work
@@ -110,8 +112,11 @@ run() {
   case $config in
     postgres1) engine=postgres ;;
     postgres3) engine=postgres; replicas=3 ;;
+    queue_durable | mutex_durable) engine=${config%_durable} ;;
   esac
   local flags=(--listen=127.0.0.1:0 --engine="$engine")
+  [[ $config == *_durable ]] &&
+    flags+=(--data_dir="$work/data-$config-$accounts-$rep")
   [[ $engine == postgres ]] &&
     flags+=(--postgres_dsn="$dsn" --postgres_connections=16)
   pids=()
@@ -183,6 +188,7 @@ import statistics, sys
 tsv, out, started, load_start, load_end, reps, duration, commit, cpus, pgopts = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(tsv)]
 names = {"queue": "queue (in memory)", "mutex": "mutex (in memory)",
+         "queue_durable": "queue (--data_dir)", "mutex_durable": "mutex (--data_dir)",
          "postgres1": "postgres, 1 replica", "postgres3": "postgres, 3 replicas"}
 def fmt(values, digits):
     med = statistics.median(values)
@@ -198,15 +204,17 @@ lines = [
  f"bank_loadgen at concurrency 64 over 2 channels for {duration}s (after 1s",
  f"warmup), {reps} repetitions; median (min-max). Nothing pinned: PostgreSQL,",
  "the server(s) and the load generator share the cores.",
- f"**The machine was shared with other work**: load average {load_start} at",
- f"the start, {load_end} at the end (1, 5, 15 min); the wall-clock figures",
- "below move with it, far more than CPU per operation does.",
+ f"Load average {load_start} at the start, {load_end} at the end (1, 5, 15",
+ "min; the benchmark's own PostgreSQL, servers and load generator count in",
+ "it); wall-clock figures move with the machine's load far more than CPU",
+ "per operation does.",
  "",
  "| engine | accounts | RPS | p99 ms | PostgreSQL CPU us/RPC | invariant |",
  "|---|---|---|---|---|---|",
 ]
 for accounts in ("1", "10000"):
-    for config in ("queue", "mutex", "postgres1", "postgres3"):
+    for config in ("queue", "mutex", "queue_durable", "mutex_durable",
+                   "postgres1", "postgres3"):
         sel = [r for r in rows if r[0] == config and r[1] == accounts]
         if not sel: continue
         rps = [float(r[3]) for r in sel]; p99 = [float(r[4]) for r in sel]

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
+#include "rocksdb/memtablerep.h"
 #include "rocksdb/options.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
@@ -207,6 +208,12 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenDb(
   db_options.max_total_wal_size = 4 * options.write_buffer_bytes;
   db_options.info_log = std::make_shared<WarningLogger>();
   db_options.paranoid_checks = true;
+  // An append-only memtable: a sorted skip list spent about 70% of a
+  // durable server's CPU on inserts (docs/BENCHMARKS.md), and the engines
+  // read RocksDB only at recovery and after a failed write (both through
+  // one sorted iterator, see ReadLocked). One writer at a time (mu_).
+  db_options.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+  db_options.allow_concurrent_memtable_write = false;
   db_options.env = env;
   rocksdb::DB* raw_db = nullptr;
   rocksdb::Status opened = rocksdb::DB::Open(db_options, options.dir, &raw_db);
@@ -246,6 +253,7 @@ absl::Status RocksDbStore::Close() {
   if (db_ == nullptr) return absl::OkStatus();
   rocksdb::FlushOptions flush;
   flush.wait = true;
+  ResetReads();
   rocksdb::Status flushed =
       repair_values_.empty() ? db_->Flush(flush) : rocksdb::Status::OK();
   rocksdb::Status closed = db_->Close();
@@ -267,13 +275,9 @@ void RocksDbStore::RememberFailedGroup(absl::Span<const StoreRecord> records) {
   auto remember = [this](const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
                       mu_) {
     if (repair_values_.contains(key)) return;  // Already the durable value.
-    std::string value;
-    rocksdb::Status read = db_ == nullptr
-                               ? rocksdb::Status::IOError("closed")
-                               : db_->Get(rocksdb::ReadOptions(), key, &value);
-    if (read.IsNotFound()) {
-      repair_values_.emplace(key, std::nullopt);
-    } else if (read.ok()) {
+    std::optional<std::string> value;
+    rocksdb::Status read = ReadLocked(key, &value);
+    if (read.ok()) {
       repair_values_.emplace(key, std::move(value));
     } else {
       unrepairable_ = true;  // Cannot know the durable value: stop writing.
@@ -298,6 +302,7 @@ absl::Status RocksDbStore::ReopenAfterFailure() {
   }
   reopen_not_before_ = now + kReopenInterval;
   if (db_ != nullptr) {
+    ResetReads();
     db_->Close().PermitUncheckedError();
     db_.reset();
   }
@@ -314,6 +319,7 @@ absl::Status RocksDbStore::Commit(absl::Span<const StoreRecord> records) {
   if (closed_) {
     return absl::UnavailableError("storage is closed; operation not applied");
   }
+  ResetReads();  // This write would not be in the iterator's snapshot.
   rocksdb::WriteBatch batch;
   absl::Status ready;
   if (unrepairable_) {
@@ -377,25 +383,45 @@ absl::StatusOr<std::optional<int64_t>> RocksDbStore::ReadDurable(
     const std::string& account_id) {
   absl::MutexLock lock(&mu_);
   const std::string key = AccountKey(account_id);
-  std::string value;
+  std::optional<std::string> value;
   rocksdb::Status read;
   if (auto repair = repair_values_.find(key); repair != repair_values_.end()) {
     // Touched by a failed write: its durable value is the remembered one.
-    if (!repair->second.has_value()) return std::optional<int64_t>();
-    value = *repair->second;
+    value = repair->second;
   } else if (db_ == nullptr) {
     return absl::UnavailableError("storage is closed or reopening");
   } else {
-    read = db_->Get(rocksdb::ReadOptions(), key, &value);
+    read = ReadLocked(key, &value);
   }
-  if (read.IsNotFound()) return std::optional<int64_t>();
+  if (read.ok() && !value.has_value()) return std::optional<int64_t>();
   uint64_t raw = 0;
-  if (!read.ok() || !DecodeFixed64(value, &raw)) {
+  if (!read.ok() || !DecodeFixed64(*value, &raw)) {
     return absl::UnavailableError(
         absl::StrCat("cannot read account '", account_id,
                      "' from storage: ", read.ToString()));
   }
   return std::optional<int64_t>(static_cast<int64_t>(raw));
+}
+
+rocksdb::Status RocksDbStore::ReadLocked(const std::string& key,
+                                         std::optional<std::string>* value) {
+  mu_.AssertHeld();
+  if (db_ == nullptr) return rocksdb::Status::IOError("storage is closed");
+  if (read_iterator_ == nullptr) {
+    read_iterator_.reset(db_->NewIterator(rocksdb::ReadOptions()));
+  }
+  read_iterator_->Seek(key);
+  if (read_iterator_->Valid() && read_iterator_->key() == key) {
+    *value = read_iterator_->value().ToString();
+    return rocksdb::Status::OK();
+  }
+  *value = std::nullopt;
+  return read_iterator_->status();
+}
+
+void RocksDbStore::ResetReads() {
+  mu_.AssertHeld();
+  read_iterator_.reset();
 }
 
 absl::Status RocksDbStore::Checkpoint(const std::string& target_dir) {

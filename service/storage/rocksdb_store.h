@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -41,6 +42,8 @@
 
 namespace rocksdb {
 class DB;
+class Iterator;
+class Status;
 class Env;
 }  // namespace rocksdb
 
@@ -98,10 +101,23 @@ class RocksDbStore final : public AccountStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // ReopenAfterFailure closes and reopens RocksDB (a full recovery).
   absl::Status ReopenAfterFailure() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ReadLocked reads `key`'s committed value into `*value` (nullopt:
+  // absent) through read_iterator_, made at the first read after a write.
+  rocksdb::Status ReadLocked(const std::string& key,
+                             std::optional<std::string>* value)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ResetReads drops read_iterator_ (before any write, close or reopen).
+  void ResetReads() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RocksDbStoreOptions options_;
   mutable absl::Mutex mu_;
   std::unique_ptr<rocksdb::DB> db_ ABSL_GUARDED_BY(mu_);  // Null: closed.
+  // Reads go through one iterator, kept until the next write: the memtable
+  // is an unsorted vector (fast appends: the engines never read while
+  // serving), and each new iterator or point read sorts a copy of it, so
+  // the failure path's many reads share one sort. Declared after db_, so
+  // destroyed before it.
+  std::unique_ptr<rocksdb::Iterator> read_iterator_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t records_committed_ ABSL_GUARDED_BY(mu_);
   // Every key written by failed commits since the last successful one, with
