@@ -183,28 +183,9 @@ std::vector<OperationDone> RequestIdTable::FinishLocked(
 
 void RequestIdTable::Restore(JournalEntry restored) {
   absl::MutexLock lock(&mu_);
-  const absl::Time now = Now();
-  ExpireLocked(now);
-  if (now - restored.remembered_at >= options_.ttl) return;
+  BANK_CHECK(entries_.size() < options_.entries_max);
   std::string request_id = std::move(restored.operation.request_id);
   restored.operation.request_id.clear();
-  auto it = entries_.find(request_id);
-  if (it != entries_.end()) {
-    // A newer entry for the same id supersedes the older one.
-    BANK_CHECK(it->second.remembered);
-    for (auto order = remembered_order_.begin();
-         order != remembered_order_.end(); ++order) {
-      if (order->first == &it->first) {
-        remembered_order_.erase(order);
-        break;
-      }
-    }
-    entries_.erase(it);
-  }
-  if (entries_.size() >= options_.entries_max) {
-    entries_.erase(*remembered_order_.front().first);
-    remembered_order_.pop_front();
-  }
   Entry entry;
   entry.operation = std::move(restored.operation);
   entry.remembered = true;

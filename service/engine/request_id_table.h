@@ -125,9 +125,10 @@ class RequestIdTable {
       const std::string& request_id,
       const absl::StatusOr<OperationResult>& outcome) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Restore adds a remembered outcome recovered from storage (callers pass
-  // them oldest first, before any ClaimId): dropped if older than the ttl;
-  // the oldest remembered entry is evicted when the table is full.
+  // Restore adds a remembered outcome recovered from storage, before any
+  // ClaimId. Callers pass what RequestIdJournal::Recover answered, which
+  // already kept only live entries, the newest per id, at most
+  // entries_max, oldest first: a repeated id or a full table is a bug.
   void Restore(JournalEntry entry) ABSL_LOCKS_EXCLUDED(mu_);
 
   // ClaimEach is ClaimId for each of `operations` in order, under one lock
