@@ -17,23 +17,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/server.sh
+source scripts/lib/bench.sh
 
 reps=${1:-3}
 seconds=${2:-3}
-build=${BANK_BUILD_DIR:-build/release}
-server_bin=$build/service/server/bank_server
-loadgen_bin=$build/loadgen/bank_loadgen
-work=$(mktemp -d "${TMPDIR:-/tmp}/bank-request-ids-bench-XXXXXX")
-server_pid=""
-cleanup() {
-  [[ -n "$server_pid" ]] && kill -9 "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pin_server=() pin_client=()
-if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
-  pin_server=(taskset -c 0) pin_client=(taskset -c 1)
-fi
+bench_setup request-ids-bench
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for engine in mutex queue; do
