@@ -11,7 +11,6 @@
 //
 // The --tls_* flags are client/tls_options.h's, shared with bank_loadgen.
 
-#include <array>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -20,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -46,33 +46,12 @@ constexpr int kExitNotServing = 1;
 // A deadline past this is a mistake: a probe that hangs hides a dead server.
 constexpr absl::Duration kDeadlineMax = absl::Seconds(60);
 
-// StatusCodeName names a gRPC status code the way grpcurl and the docs do.
+// StatusCodeName names a gRPC status code the way grpcurl and the docs do
+// (gRPC's and Abseil's codes share their values and names).
 std::string StatusCodeName(grpc::StatusCode code) {
-  // Indexed by the code's value, which the gRPC spec fixes.
-  static constexpr std::array<const char*, 17> kNames = {
-      "OK",
-      "CANCELLED",
-      "UNKNOWN",
-      "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED",
-      "NOT_FOUND",
-      "ALREADY_EXISTS",
-      "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION",
-      "ABORTED",
-      "OUT_OF_RANGE",
-      "UNIMPLEMENTED",
-      "INTERNAL",
-      "UNAVAILABLE",
-      "DATA_LOSS",
-      "UNAUTHENTICATED",
-  };
-  const int index = static_cast<int>(code);
-  if (index < 0 || index >= static_cast<int>(kNames.size())) {
-    return absl::StrCat("code ", index);
-  }
-  return kNames[index];
+  std::string name =
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? absl::StrCat("code ", static_cast<int>(code)) : name;
 }
 
 // Probe asks once and answers the exit code, printing one line either way.
