@@ -9,6 +9,7 @@
 // Method: one suite over the safe engines, each test starting its own
 // server on 127.0.0.1 port 0 and checking balances with GetBalance.
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -219,7 +220,9 @@ TEST_P(BatchServerTest, SameIdsFromManyCallsAtOnceApplyOnce) {
     batch.push_back(WithId(DepositOp("b", 1), absl::StrCat("many-", i)));
   }
   std::vector<std::thread> threads;
-  std::vector<bool> all_ok(kConcurrentBatches, false);
+  // One byte per thread: std::vector<bool> packs bits, and threads writing
+  // neighbouring bits race (a lost write failed this test once).
+  std::array<bool, kConcurrentBatches> all_ok{};
   for (int t = 0; t < kConcurrentBatches; ++t) {
     threads.emplace_back([&, t] {
       BankClient client(server_->NewStub());
