@@ -163,13 +163,6 @@ class RequestIdTable {
   // attaching anything).
   Claim LookUpLocked(const Operation& operation) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // ExistingClaim: what a repeat of `entry` with `operation` answers.
-  static Claim ExistingClaim(const Entry& entry, const Operation& operation);
-  // ClaimLocked is ClaimId without attaching: it inserts a new id (evicting
-  // as needed; kAnswered kResourceExhausted when it cannot) or answers as
-  // ExistingClaim, setting `*existing` to the entry.
-  Claim ClaimLocked(const Operation& operation, Entry** existing)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // InsertLocked makes room as needed and adds an in-flight entry; false
   // when every entry is in flight and the table is full.
   bool InsertLocked(const Operation& operation)
