@@ -29,6 +29,16 @@ constexpr size_t kLogLineBytesMax =
     kLogEscapeExpansionMax * (2 * kAccountIdBytesMax + kActorBytesMax) + 64;
 static_assert(kLogLineBytesMax <= PIPE_BUF);
 
+// Refuse finishes the RPC at once with `status` (an error found before the
+// engine) and answers its reactor.
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context,
+                                 const RpcTiming& timing,
+                                 const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  FinishRpc(reactor, timing, ToGrpcStatus(status));
+  return reactor;
+}
+
 // Submit runs `operation` on `engine` and finishes the RPC from its
 // completion: on success `fill` writes the response, `sink` runs (and the
 // log line is written), then Finish carries the operation's status.
@@ -39,12 +49,9 @@ grpc::ServerUnaryReactor* Submit(AccountEngine& engine, bool log_ops,
                                  grpc::CallbackServerContext* context,
                                  const std::string& actor, Operation operation,
                                  Fill fill, ResponseSink sink) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Status actor_status = ValidateActor(actor);
-  if (!actor_status.ok()) {
-    FinishRpc(reactor, timing, ToGrpcStatus(actor_status));
-    return reactor;
-  }
+  if (!actor_status.ok()) return Refuse(context, timing, actor_status);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   std::string log_line =
       log_ops ? FormatOperationLogLine(operation, actor) : std::string();
   engine.Execute(
@@ -98,45 +105,46 @@ struct RawCall {
   Response* const response;
 };
 
-// ServeRaw starts the RPC's metrics, refuses a single-operation request
-// over kRequestBytesMax (`size_capped`; the server's own cap is ApplyBatch's,
-// kBatchRequestBytesMax) before parsing it, parses `request_bytes` and
-// hands the typed request to `handle` (a BankServiceImpl::Handle* method),
+// Handler is a BankServiceImpl::Handle* method: the handler proper of one
+// RPC, on its parsed request.
+template <typename Request, typename Response>
+using Handler = grpc::ServerUnaryReactor* (
+    BankServiceImpl::*)(grpc::CallbackServerContext*, const Request*, Response*,
+                        RpcTiming, ResponseSink);
+
+// ServeRaw is every raw method: it starts the RPC's metrics, refuses a
+// single-operation request over kRequestBytesMax (the server's own cap is
+// ApplyBatch's, kBatchRequestBytesMax) before parsing it, parses
+// `request_bytes` and hands the typed request to `service`'s `handle`,
 // whose sink serializes the typed response into `response_bytes` before
 // Finish.
-template <typename Request, typename Response, typename Handle>
+template <typename Request, typename Response>
 grpc::ServerUnaryReactor* ServeRaw(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request_bytes,
                                    grpc::ByteBuffer* response_bytes,
-                                   MethodMetrics* metrics, bool size_capped,
-                                   Handle handle) {
+                                   MethodMetrics* metrics,
+                                   BankServiceImpl* service,
+                                   Handler<Request, Response> handle) {
+  constexpr bool kBatch = std::is_same_v<Request, bank::v1::ApplyBatchRequest>;
   RpcTiming timing;
   timing.metrics = metrics;
   if (metrics != nullptr) timing.started = metrics->Started();
-  if (size_capped && request_bytes != nullptr && request_bytes->Valid()) {
+  if (!kBatch && request_bytes != nullptr && request_bytes->Valid()) {
     const absl::Status size_status = CheckRequestSize(request_bytes->Length());
-    if (!size_status.ok()) {
-      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-      FinishRpc(reactor, timing, ToGrpcStatus(size_status));
-      return reactor;
-    }
+    if (!size_status.ok()) return Refuse(context, timing, size_status);
   }
-  auto call = std::make_shared<RawCall<Request, Response>>(
-      /*batch=*/std::is_same_v<Request, bank::v1::ApplyBatchRequest>);
+  auto call = std::make_shared<RawCall<Request, Response>>(kBatch);
   const absl::Status parsed = ParseRequest(request_bytes, *call->request);
-  if (!parsed.ok()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    FinishRpc(reactor, timing, ToGrpcStatus(parsed));
-    return reactor;
-  }
+  if (!parsed.ok()) return Refuse(context, timing, parsed);
   Request* request = call->request;
   Response* response = call->response;
-  return handle(context, request, response, timing,
-                [call = std::move(call), response_bytes] {
-                  bool own_buffer = false;
-                  grpc::GenericSerialize<grpc::ProtoBufferWriter, Response>(
-                      *call->response, response_bytes, &own_buffer);
-                });
+  return (service->*handle)(
+      context, request, response, timing,
+      [call = std::move(call), response_bytes] {
+        bool own_buffer = false;
+        grpc::GenericSerialize<grpc::ProtoBufferWriter, Response>(
+            *call->response, response_bytes, &own_buffer);
+      });
 }
 
 }  // namespace
@@ -269,79 +277,49 @@ MethodMetrics* BankServiceImpl::Metrics(RpcMethod method) const {
 grpc::ServerUnaryReactor* BankServiceImpl::OpenAccount(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return ServeRaw<bank::v1::OpenAccountRequest, bank::v1::OpenAccountResponse>(
-      context, request, response, Metrics(RpcMethod::kOpenAccount),
-      /*size_capped=*/true,
-      [this](auto* c, auto* typed_request, auto* typed_response,
-             RpcTiming timing, ResponseSink sink) {
-        return HandleOpenAccount(c, typed_request, typed_response, timing,
-                                 std::move(sink));
-      });
+  return ServeRaw(context, request, response, Metrics(RpcMethod::kOpenAccount),
+                  this, &BankServiceImpl::HandleOpenAccount);
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Deposit(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return ServeRaw<bank::v1::DepositRequest, bank::v1::DepositResponse>(
-      context, request, response, Metrics(RpcMethod::kDeposit),
-      /*size_capped=*/true,
-      [this](auto* c, auto* typed_request, auto* typed_response,
-             RpcTiming timing, ResponseSink sink) {
-        return HandleDeposit(c, typed_request, typed_response, timing,
-                             std::move(sink));
-      });
+  return ServeRaw(context, request, response, Metrics(RpcMethod::kDeposit),
+                  this,
+                  &BankServiceImpl::HandleAmount<OperationKind::kDeposit,
+                                                 bank::v1::DepositRequest,
+                                                 bank::v1::DepositResponse>);
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Withdraw(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return ServeRaw<bank::v1::WithdrawRequest, bank::v1::WithdrawResponse>(
-      context, request, response, Metrics(RpcMethod::kWithdraw),
-      /*size_capped=*/true,
-      [this](auto* c, auto* typed_request, auto* typed_response,
-             RpcTiming timing, ResponseSink sink) {
-        return HandleWithdraw(c, typed_request, typed_response, timing,
-                              std::move(sink));
-      });
+  return ServeRaw(context, request, response, Metrics(RpcMethod::kWithdraw),
+                  this,
+                  &BankServiceImpl::HandleAmount<OperationKind::kWithdraw,
+                                                 bank::v1::WithdrawRequest,
+                                                 bank::v1::WithdrawResponse>);
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::Transfer(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return ServeRaw<bank::v1::TransferRequest, bank::v1::TransferResponse>(
-      context, request, response, Metrics(RpcMethod::kTransfer),
-      /*size_capped=*/true,
-      [this](auto* c, auto* typed_request, auto* typed_response,
-             RpcTiming timing, ResponseSink sink) {
-        return HandleTransfer(c, typed_request, typed_response, timing,
-                              std::move(sink));
-      });
+  return ServeRaw(context, request, response, Metrics(RpcMethod::kTransfer),
+                  this, &BankServiceImpl::HandleTransfer);
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::GetBalance(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return ServeRaw<bank::v1::GetBalanceRequest, bank::v1::GetBalanceResponse>(
-      context, request, response, Metrics(RpcMethod::kGetBalance),
-      /*size_capped=*/true,
-      [this](auto* c, auto* typed_request, auto* typed_response,
-             RpcTiming timing, ResponseSink sink) {
-        return HandleGetBalance(c, typed_request, typed_response, timing,
-                                std::move(sink));
-      });
+  return ServeRaw(context, request, response, Metrics(RpcMethod::kGetBalance),
+                  this, &BankServiceImpl::HandleGetBalance);
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::ApplyBatch(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return ServeRaw<bank::v1::ApplyBatchRequest, bank::v1::ApplyBatchResponse>(
-      context, request, response, Metrics(RpcMethod::kApplyBatch),
-      /*size_capped=*/false,
-      [this](auto* c, auto* typed_request, auto* typed_response,
-             RpcTiming timing, ResponseSink sink) {
-        return HandleApplyBatch(c, typed_request, typed_response, timing,
-                                std::move(sink));
-      });
+  return ServeRaw(context, request, response, Metrics(RpcMethod::kApplyBatch),
+                  this, &BankServiceImpl::HandleApplyBatch);
 }
 
 grpc::ServerUnaryReactor* BankServiceImpl::HandleOpenAccount(
@@ -352,14 +330,12 @@ grpc::ServerUnaryReactor* BankServiceImpl::HandleOpenAccount(
   if (options_.open_account_limiter != nullptr &&
       !options_.open_account_limiter->TryAcquire(context->peer(),
                                                  absl::Now())) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    FinishRpc(
-        reactor, timing,
-        ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+    return Refuse(
+        context, timing,
+        absl::ResourceExhaustedError(absl::StrCat(
             "too many OpenAccount calls from this address (limit ",
             options_.open_account_limiter->rate().rps, "/s, bursts of ",
-            options_.open_account_limiter->rate().burst, "); retry later"))));
-    return reactor;
+            options_.open_account_limiter->rate().burst, "); retry later")));
   }
   Operation operation{OperationKind::kOpen, request->account_id(), "",
                       request->initial_balance(), request->request_id()};
@@ -373,27 +349,12 @@ grpc::ServerUnaryReactor* BankServiceImpl::HandleOpenAccount(
       std::move(sink));
 }
 
-grpc::ServerUnaryReactor* BankServiceImpl::HandleDeposit(
-    grpc::CallbackServerContext* context,
-    const bank::v1::DepositRequest* request,
-    bank::v1::DepositResponse* response, RpcTiming timing, ResponseSink sink) {
-  Operation operation{OperationKind::kDeposit, request->account_id(), "",
-                      request->amount(), request->request_id()};
-  return Submit(
-      engine_, options_.log_ops, timing, context, request->actor(),
-      std::move(operation),
-      [response](const OperationResult& result) {
-        response->set_balance(result.balance);
-      },
-      std::move(sink));
-}
-
-grpc::ServerUnaryReactor* BankServiceImpl::HandleWithdraw(
-    grpc::CallbackServerContext* context,
-    const bank::v1::WithdrawRequest* request,
-    bank::v1::WithdrawResponse* response, RpcTiming timing, ResponseSink sink) {
-  Operation operation{OperationKind::kWithdraw, request->account_id(), "",
-                      request->amount(), request->request_id()};
+template <OperationKind kKind, typename Request, typename Response>
+grpc::ServerUnaryReactor* BankServiceImpl::HandleAmount(
+    grpc::CallbackServerContext* context, const Request* request,
+    Response* response, RpcTiming timing, ResponseSink sink) {
+  Operation operation{kKind, request->account_id(), "", request->amount(),
+                      request->request_id()};
   return Submit(
       engine_, options_.log_ops, timing, context, request->actor(),
       std::move(operation),

@@ -52,6 +52,7 @@
 #include "bank/v1/bank.grpc.pb.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/batch.h"
+#include "service/engine/operation.h"
 #include "service/server/metrics.h"
 #include "service/server/peer_rate_limiter.h"
 
@@ -139,21 +140,20 @@ class BankServiceImpl final : public RawMethods {
   MethodMetrics* Metrics(RpcMethod method) const;
 
   // The handlers proper, on parsed requests; `timing` is the RPC's (the raw
-  // method started it), `sink` as ResponseSink says.
+  // method, through ServeRaw in bank_service_impl.cc, started it), `sink` as
+  // ResponseSink says.
   grpc::ServerUnaryReactor* HandleOpenAccount(
       grpc::CallbackServerContext* context,
       const bank::v1::OpenAccountRequest* request,
       bank::v1::OpenAccountResponse* response, RpcTiming timing,
       ResponseSink sink);
-  grpc::ServerUnaryReactor* HandleDeposit(
-      grpc::CallbackServerContext* context,
-      const bank::v1::DepositRequest* request,
-      bank::v1::DepositResponse* response, RpcTiming timing, ResponseSink sink);
-  grpc::ServerUnaryReactor* HandleWithdraw(
-      grpc::CallbackServerContext* context,
-      const bank::v1::WithdrawRequest* request,
-      bank::v1::WithdrawResponse* response, RpcTiming timing,
-      ResponseSink sink);
+  // HandleAmount serves Deposit (kKind = kDeposit) and Withdraw (kWithdraw),
+  // whose requests and responses have the same fields.
+  template <OperationKind kKind, typename Request, typename Response>
+  grpc::ServerUnaryReactor* HandleAmount(grpc::CallbackServerContext* context,
+                                         const Request* request,
+                                         Response* response, RpcTiming timing,
+                                         ResponseSink sink);
   grpc::ServerUnaryReactor* HandleTransfer(
       grpc::CallbackServerContext* context,
       const bank::v1::TransferRequest* request,
