@@ -71,10 +71,7 @@ void MutexEngine::Shutdown() {
 }
 
 void MutexEngine::Execute(Operation operation, OperationDone done) {
-  if (!gate_.TryEnter()) {
-    std::move(done)(EngineShutDownError());
-    return;
-  }
+  if (!gate_.Admit(done)) return;
   if (log_ != nullptr) {
     ExecuteDurable(std::move(operation), std::move(done));
     gate_.Exit();
@@ -89,14 +86,7 @@ void MutexEngine::Execute(Operation operation, OperationDone done) {
 
 void MutexEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
                                BatchDone done) {
-  if (absl::Status size = ValidateBatchSize(operations.size()); !size.ok()) {
-    std::move(done)(std::move(size));
-    return;
-  }
-  if (!gate_.TryEnter()) {
-    std::move(done)(EngineShutDownError());
-    return;
-  }
+  if (!gate_.AdmitBatch(operations.size(), done)) return;
   if (log_ != nullptr) {
     ExecuteBatchDurable(std::move(operations), atomic, std::move(done));
     gate_.Exit();

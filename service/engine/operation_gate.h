@@ -2,8 +2,8 @@
 // (MutexEngine, UnsafeEngine) stop accepting them and wait until those
 // already running have finished, as AccountEngine::Shutdown promises.
 //
-// Usage, on every operation:
-//   if (!gate_.TryEnter()) { done(EngineShutDownError()); return; }
+// Usage, on every operation (AdmitBatch likewise for a batch):
+//   if (!gate_.Admit(done)) return;  // Refused: done ran.
 //   ... apply, run the completion ...
 //   gate_.Exit();
 // and Close() in Shutdown().
@@ -19,10 +19,14 @@
 #define BANK_SERVICE_ENGINE_OPERATION_GATE_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "service/engine/batch.h"
+#include "service/engine/operation.h"
 
 namespace bank {
 
@@ -39,6 +43,29 @@ class OperationGate {
       return false;
     }
     return true;
+  }
+
+  // Admit is TryEnter for an operation: when the gate is closed it runs
+  // `done` with EngineShutDownError() and answers false (`done` is then
+  // used up).
+  bool Admit(OperationDone& done) {
+    if (TryEnter()) return true;
+    std::move(done)(EngineShutDownError());
+    return false;
+  }
+
+  // AdmitBatch is Admit for a batch of `operation_count` operations, which
+  // it first refuses through `done` with ValidateBatchSize's error when
+  // that rejects the count: the one preamble of every ExecuteBatch that
+  // runs on its caller's thread.
+  bool AdmitBatch(size_t operation_count, BatchDone& done) {
+    if (absl::Status size = ValidateBatchSize(operation_count); !size.ok()) {
+      std::move(done)(std::move(size));
+      return false;
+    }
+    if (TryEnter()) return true;
+    std::move(done)(EngineShutDownError());
+    return false;
   }
 
   // Exit counts the caller out; the last one out after Close() wakes it.

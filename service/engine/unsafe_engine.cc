@@ -16,10 +16,7 @@ UnsafeEngine::~UnsafeEngine() { Shutdown(); }
 void UnsafeEngine::Shutdown() { gate_.Close(); }
 
 void UnsafeEngine::Execute(Operation operation, OperationDone done) {
-  if (!gate_.TryEnter()) {
-    std::move(done)(EngineShutDownError());
-    return;
-  }
+  if (!gate_.Admit(done)) return;
   absl::StatusOr<OperationResult> result = balances_.Apply(operation, *this);
   std::move(done)(std::move(result));
   gate_.Exit();
@@ -27,14 +24,7 @@ void UnsafeEngine::Execute(Operation operation, OperationDone done) {
 
 void UnsafeEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
                                 BatchDone done) {
-  if (absl::Status size = ValidateBatchSize(operations.size()); !size.ok()) {
-    std::move(done)(std::move(size));
-    return;
-  }
-  if (!gate_.TryEnter()) {
-    std::move(done)(EngineShutDownError());
-    return;
-  }
+  if (!gate_.AdmitBatch(operations.size(), done)) return;
   BatchResults results;
   if (atomic) {
     results = ApplyAtomic(operations);
