@@ -25,6 +25,7 @@
 #include "service/engine/operation.h"
 #include "service/server/bank_service_impl.h"
 #include "tests/server/rpc_helpers.h"
+#include "tests/server/server_fixture.h"
 #include "tests/testing/server_process.h"
 
 namespace bank::testing {
@@ -74,22 +75,10 @@ BatchOperation GetOp(const std::string& id) {
   return operation;
 }
 
-class BatchServerTest : public ::testing::TestWithParam<std::string> {
+class BatchServerTest : public ServerFixture {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(BANK_SERVER_PATH, {"--engine=" + GetParam(),
-                                                "--accounts=a:100,b:5"});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    client_ = std::make_unique<BankClient>(server_->NewStub());
-  }
-
-  void TearDown() override {
-    if (server_ == nullptr) return;
-    absl::StatusOr<ExitStatus> exit = server_->Stop();
-    ASSERT_TRUE(exit.ok()) << exit.status();
-    EXPECT_TRUE(exit->Succeeded()) << exit->ToString();
+    ASSERT_NO_FATAL_FAILURE(StartServer({"--accounts=a:100,b:5"}));
   }
 
   Reply<ApplyBatchResponse> Apply(std::vector<BatchOperation> operations,
@@ -116,9 +105,6 @@ class BatchServerTest : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(reply.status.ok()) << reply.status.error_message();
     return reply.response.balance();
   }
-
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<BankClient> client_;
 };
 
 BatchOperation WithId(BatchOperation operation, const std::string& id) {

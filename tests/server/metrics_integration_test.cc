@@ -15,12 +15,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "service/server/server_runner.h"
 #include "tests/server/rpc_helpers.h"
+#include "tests/server/server_fixture.h"
 #include "tests/testing/http_get.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/subprocess.h"
@@ -41,56 +40,14 @@ std::string MetricsAddress(const std::string& listening_line) {
   return listening_line.substr(at + std::string(" metrics=").size());
 }
 
-// CallRaw sends `bytes` as the request of `method` through a generic stub:
-// how a test sends a request that does not parse.
-grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel,
-                     const std::string& method, const std::string& bytes) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  SetTestDeadline(context);
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  grpc::Status status;
-  absl::Notification done;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status result) {
-                   status = std::move(result);
-                   done.Notify();
-                 });
-  EXPECT_TRUE(
-      done.WaitForNotificationWithTimeout(kRpcTimeout + absl::Seconds(5)));
-  return status;
-}
-
-class MetricsTest : public ::testing::TestWithParam<std::string> {
+class MetricsTest : public ServerFixture {
  protected:
-  void StartServer(const std::vector<std::string>& flags) {
-    std::vector<std::string> all = {"--engine=" + GetParam()};
-    all.insert(all.end(), flags.begin(), flags.end());
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(BANK_SERVER_PATH, all);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    client_ = std::make_unique<BankClient>(server_->NewStub());
-  }
-
-  void TearDown() override {
-    if (server_ == nullptr) return;
-    absl::StatusOr<ExitStatus> exit = server_->Stop();
-    ASSERT_TRUE(exit.ok()) << exit.status();
-    EXPECT_TRUE(exit->Succeeded()) << exit->ToString();
-  }
-
   HttpResponse Scrape(const std::string& path) {
     absl::StatusOr<HttpResponse> response = HttpGet(
         MetricsAddress(server_->listening_line()), path, kScrapeTimeout);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.value_or(HttpResponse());
   }
-
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<BankClient> client_;
 };
 
 TEST_P(MetricsTest, ScrapeCountsTheRpcsAnswered) {

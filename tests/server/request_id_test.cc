@@ -13,6 +13,7 @@
 #include "bank/v1/bank.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/server/rpc_helpers.h"
+#include "tests/server/server_fixture.h"
 #include "tests/testing/server_process.h"
 
 namespace bank::testing {
@@ -22,22 +23,10 @@ using ::bank::v1::BankService;
 
 constexpr int kConcurrentCalls = 16;
 
-class RequestIdTest : public ::testing::TestWithParam<std::string> {
+class RequestIdTest : public ServerFixture {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(BANK_SERVER_PATH,
-                             {"--engine=" + GetParam(), "--accounts=main:80"});
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    client_ = std::make_unique<BankClient>(server_->NewStub());
-  }
-
-  void TearDown() override {
-    if (server_ == nullptr) return;
-    absl::StatusOr<ExitStatus> exit = server_->Stop();
-    ASSERT_TRUE(exit.ok()) << exit.status();
-    EXPECT_TRUE(exit->Succeeded()) << exit->ToString();
+    ASSERT_NO_FATAL_FAILURE(StartServer({"--accounts=main:80"}));
   }
 
   Reply<bank::v1::WithdrawResponse> Withdraw(const std::string& account_id,
@@ -55,9 +44,6 @@ class RequestIdTest : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(reply.status.ok()) << reply.status.error_message();
     return reply.response.balance();
   }
-
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<BankClient> client_;
 };
 
 TEST_P(RequestIdTest, RepeatedWithdrawAnswersTheSameBytesAndMovesMoneyOnce) {

@@ -1,11 +1,13 @@
 // Small client-side helpers for the server tests: blocking calls that
-// answer (status, response) with a bounded deadline, and AsyncCall for
-// RPCs that must be in flight at the same time.
+// answer (status, response) with a bounded deadline, AsyncCall for RPCs
+// that must be in flight at the same time, and CallRaw for requests that
+// are not valid messages.
 
 #ifndef BANK_TESTS_SERVER_RPC_HELPERS_H_
 #define BANK_TESTS_SERVER_RPC_HELPERS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -13,7 +15,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bank/v1/bank.grpc.pb.h"
+#include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
 
 namespace bank::testing {
 
@@ -121,6 +126,31 @@ class BankClient {
  private:
   std::unique_ptr<bank::v1::BankService::Stub> stub_;
 };
+
+// CallRaw sends `bytes` as the request of `method` (a full method name,
+// "/bank.v1.BankService/Deposit") through a generic stub: how a test sends
+// a request that does not parse. A call that does not finish within
+// kRpcTimeout fails the test.
+inline grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel,
+                            const std::string& method,
+                            const std::string& bytes) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  SetTestDeadline(context);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status result) {
+                   status = std::move(result);
+                   done.Notify();
+                 });
+  EXPECT_TRUE(
+      done.WaitForNotificationWithTimeout(kRpcTimeout + absl::Seconds(5)));
+  return status;
+}
 
 }  // namespace bank::testing
 

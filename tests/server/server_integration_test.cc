@@ -27,6 +27,7 @@
 #include "service/engine/operation.h"
 #include "service/server/server_runner.h"
 #include "tests/server/rpc_helpers.h"
+#include "tests/server/server_fixture.h"
 #include "tests/testing/server_process.h"
 
 namespace bank::testing {
@@ -39,27 +40,8 @@ using ::grpc::health::v1::HealthCheckResponse;
 
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 
-class ServerTest : public ::testing::TestWithParam<std::string> {
+class ServerTest : public ServerFixture {
  protected:
-  // StartServer starts bank_server with this test's engine and `flags`.
-  void StartServer(std::vector<std::string> flags = {}) {
-    flags.push_back("--engine=" + GetParam());
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(BANK_SERVER_PATH, flags);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    client_ = std::make_unique<BankClient>(server_->NewStub());
-  }
-
-  // Every server must also stop cleanly: exit 0 on SIGTERM (a sanitizer
-  // build exits non-zero on any error or leak it found in the server).
-  void TearDown() override {
-    if (server_ == nullptr) return;
-    absl::StatusOr<ExitStatus> exit = server_->Stop();
-    ASSERT_TRUE(exit.ok()) << exit.status();
-    EXPECT_TRUE(exit->Succeeded()) << exit->ToString();
-  }
-
   // Health answers the health status of `service` ("" = the server).
   Reply<HealthCheckResponse> Health(const std::string& service) {
     auto stub = grpc::health::v1::Health::NewStub(server_->channel());
@@ -77,9 +59,6 @@ class ServerTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
     EXPECT_EQ(reply.response.balance(), balance) << account_id;
   }
-
-  std::unique_ptr<ServerProcess> server_;
-  std::unique_ptr<BankClient> client_;
 };
 
 TEST_P(ServerTest, PrintsBoundAddressAndEngine) {

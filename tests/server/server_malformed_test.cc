@@ -13,34 +13,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "tests/server/rpc_helpers.h"
 #include "tests/testing/server_process.h"
 
 namespace bank::testing {
 namespace {
-
-grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel,
-                     const std::string& method, const std::string& bytes) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  SetTestDeadline(context);
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  grpc::Status status;
-  absl::Notification done;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status result) {
-                   status = std::move(result);
-                   done.Notify();
-                 });
-  EXPECT_TRUE(
-      done.WaitForNotificationWithTimeout(kRpcTimeout + absl::Seconds(5)));
-  return status;
-}
 
 // The malformed encodings.
 std::vector<std::pair<std::string, std::string>> MalformedRequests() {
