@@ -22,6 +22,7 @@
 #include "grpcpp/client_context.h"
 #include "gtest/gtest.h"
 #include "tests/postgres/postgres_environment.h"
+#include "tests/server/rpc_helpers.h"
 #include "tests/testing/server_process.h"
 
 namespace bank::testing {
@@ -34,7 +35,6 @@ const ::testing::Environment* const kPostgres =
     ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
 
 constexpr absl::Duration kWaitMax = absl::Seconds(60);
-constexpr absl::Duration kRpcTimeout = absl::Seconds(30);
 
 std::unique_ptr<ServerProcess> StartReplica(const std::string& schema) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
@@ -45,66 +45,13 @@ std::unique_ptr<ServerProcess> StartReplica(const std::string& schema) {
   return server.ok() ? *std::move(server) : nullptr;
 }
 
-void SetDeadline(grpc::ClientContext& context) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + kRpcTimeout));
-}
-
-grpc::Status OpenAccount(bank::v1::BankService::Stub& stub,
-                         const std::string& id, int64_t balance) {
-  grpc::ClientContext context;
-  SetDeadline(context);
-  bank::v1::OpenAccountRequest request;
-  request.set_account_id(id);
-  request.set_initial_balance(balance);
-  bank::v1::OpenAccountResponse response;
-  return stub.OpenAccount(&context, request, &response);
-}
-
-grpc::Status Deposit(bank::v1::BankService::Stub& stub, const std::string& id,
-                     int64_t amount) {
-  grpc::ClientContext context;
-  SetDeadline(context);
-  bank::v1::DepositRequest request;
-  request.set_account_id(id);
-  request.set_amount(amount);
-  bank::v1::DepositResponse response;
-  return stub.Deposit(&context, request, &response);
-}
-
-grpc::Status Withdraw(bank::v1::BankService::Stub& stub, const std::string& id,
-                      int64_t amount) {
-  grpc::ClientContext context;
-  SetDeadline(context);
-  bank::v1::WithdrawRequest request;
-  request.set_account_id(id);
-  request.set_amount(amount);
-  bank::v1::WithdrawResponse response;
-  return stub.Withdraw(&context, request, &response);
-}
-
-grpc::Status Transfer(bank::v1::BankService::Stub& stub,
-                      const std::string& from, const std::string& to,
-                      int64_t amount) {
-  grpc::ClientContext context;
-  SetDeadline(context);
-  bank::v1::TransferRequest request;
-  request.set_from_account_id(from);
-  request.set_to_account_id(to);
-  request.set_amount(amount);
-  bank::v1::TransferResponse response;
-  return stub.Transfer(&context, request, &response);
-}
-
-absl::StatusOr<int64_t> Balance(bank::v1::BankService::Stub& stub,
-                                const std::string& id) {
-  grpc::ClientContext context;
-  SetDeadline(context);
-  bank::v1::GetBalanceRequest request;
-  request.set_account_id(id);
-  bank::v1::GetBalanceResponse response;
-  grpc::Status status = stub.GetBalance(&context, request, &response);
-  if (!status.ok()) return absl::UnknownError(status.error_message());
-  return response.balance();
+// Balance answers `account_id`'s balance, or the call's error.
+absl::StatusOr<int64_t> Balance(BankClient& client,
+                                const std::string& account_id) {
+  Reply<bank::v1::GetBalanceResponse> reply = client.GetBalance(account_id);
+  if (!reply.status.ok())
+    return absl::UnknownError(reply.status.error_message());
+  return reply.response.balance();
 }
 
 // WatchHealth follows the server's overall health ("") until it reports
@@ -113,7 +60,6 @@ bool WatchHealth(ServerProcess& server,
                  HealthCheckResponse::ServingStatus wanted) {
   auto stub = grpc::health::v1::Health::NewStub(server.channel());
   grpc::ClientContext context;
-  SetDeadline(context);
   context.set_deadline(absl::ToChronoTime(absl::Now() + kWaitMax));
   HealthCheckRequest request;
   auto reader = stub->Watch(&context, request);
@@ -162,11 +108,12 @@ TEST(PostgresServerTest, TwoReplicasKeepTheHotAccountExact) {
   ASSERT_NE(replicas[1], nullptr);
   constexpr int64_t kHotInitial = 1000;
   constexpr int64_t kOtherInitial = 1000;
-  ASSERT_TRUE(OpenAccount(*replicas[0]->NewStub(), "hot", kHotInitial).ok());
-  ASSERT_TRUE(
-      OpenAccount(*replicas[1]->NewStub(), "other", kOtherInitial).ok());
+  BankClient clients[2] = {BankClient(replicas[0]->NewStub()),
+                           BankClient(replicas[1]->NewStub())};
+  ASSERT_TRUE(clients[0].Open("hot", kHotInitial).status.ok());
+  ASSERT_TRUE(clients[1].Open("other", kOtherInitial).status.ok());
   // Opened through one replica, seen by the other.
-  EXPECT_EQ(OpenAccount(*replicas[1]->NewStub(), "hot", 1).error_code(),
+  EXPECT_EQ(clients[1].Open("hot", 1).status.error_code(),
             grpc::StatusCode::ALREADY_EXISTS);
 
   constexpr int kThreads = 8;
@@ -178,26 +125,26 @@ TEST(PostgresServerTest, TwoReplicasKeepTheHotAccountExact) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      auto stub = replicas[t % 2]->NewStub();
+      BankClient client(replicas[t % 2]->NewStub());
       for (int i = 0; i < kOperationsPerThread; ++i) {
         const int64_t amount = 1 + (i * 7 + t) % 11;
         grpc::Status status;
         int64_t delta = 0;
         switch ((i + t) % 4) {
           case 0:
-            status = Withdraw(*stub, "hot", amount);
+            status = client.Withdraw("hot", amount).status;
             delta = -amount;
             break;
           case 1:
-            status = Deposit(*stub, "hot", amount);
+            status = client.Deposit("hot", amount).status;
             delta = amount;
             break;
           case 2:
-            status = Transfer(*stub, "hot", "other", amount);
+            status = client.Transfer("hot", "other", amount).status;
             delta = -amount;
             break;
           default:
-            status = Transfer(*stub, "other", "hot", amount);
+            status = client.Transfer("other", "hot", amount).status;
             delta = amount;
             break;
         }
@@ -214,8 +161,8 @@ TEST(PostgresServerTest, TwoReplicasKeepTheHotAccountExact) {
     });
   }
   for (std::thread& thread : threads) thread.join();
-  absl::StatusOr<int64_t> hot = Balance(*replicas[1]->NewStub(), "hot");
-  absl::StatusOr<int64_t> other = Balance(*replicas[0]->NewStub(), "other");
+  absl::StatusOr<int64_t> hot = Balance(clients[1], "hot");
+  absl::StatusOr<int64_t> other = Balance(clients[0], "other");
   ASSERT_TRUE(hot.ok() && other.ok());
   absl::MutexLock lock(&mu);
   EXPECT_EQ(*hot, kHotInitial + hot_delta);
@@ -232,22 +179,22 @@ TEST(PostgresServerTest, StoppedDatabaseTurnsHealthNotServingAndBack) {
   ASSERT_TRUE(schema.ok()) << schema.status();
   std::unique_ptr<ServerProcess> server = StartReplica(*schema);
   ASSERT_NE(server, nullptr);
-  auto stub = server->NewStub();
-  ASSERT_TRUE(OpenAccount(*stub, "main", 80).ok());
+  BankClient client(server->NewStub());
+  ASSERT_TRUE(client.Open("main", 80).status.ok());
   ASSERT_TRUE(WatchHealth(*server, HealthCheckResponse::SERVING));
 
   ASSERT_TRUE(database.Stop().ok());
-  grpc::Status status = Deposit(*stub, "main", 1);
+  grpc::Status status = client.Deposit("main", 1).status;
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << status.error_message();
   EXPECT_TRUE(WatchHealth(*server, HealthCheckResponse::NOT_SERVING));
-  EXPECT_EQ(Withdraw(*stub, "main", 1).error_code(),
+  EXPECT_EQ(client.Withdraw("main", 1).status.error_code(),
             grpc::StatusCode::UNAVAILABLE);
 
   ASSERT_TRUE(database.Resume().ok());
   EXPECT_TRUE(WatchHealth(*server, HealthCheckResponse::SERVING));
-  EXPECT_TRUE(Deposit(*stub, "main", 5).ok());
-  absl::StatusOr<int64_t> balance = Balance(*stub, "main");
+  EXPECT_TRUE(client.Deposit("main", 5).status.ok());
+  absl::StatusOr<int64_t> balance = Balance(client, "main");
   ASSERT_TRUE(balance.ok());
   EXPECT_EQ(*balance, 85);
 }
@@ -258,7 +205,7 @@ TEST(PostgresServerTest, DatabaseRestartUnderLoadLosesNothingAcknowledged) {
   ASSERT_TRUE(schema.ok()) << schema.status();
   std::unique_ptr<ServerProcess> server = StartReplica(*schema);
   ASSERT_NE(server, nullptr);
-  ASSERT_TRUE(OpenAccount(*server->NewStub(), "acc", 0).ok());
+  ASSERT_TRUE(BankClient(server->NewStub()).Open("acc", 0).status.ok());
 
   // Each thread deposits 1 until told to stop; OK counts as applied,
   // UNAVAILABLE as unknown; no other status is honest here.
@@ -269,13 +216,13 @@ TEST(PostgresServerTest, DatabaseRestartUnderLoadLosesNothingAcknowledged) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
-      auto stub = server->NewStub();
+      BankClient client(server->NewStub());
       while (true) {
         {
           absl::MutexLock lock(&mu);
           if (stop) return;
         }
-        grpc::Status status = Deposit(*stub, "acc", 1);
+        grpc::Status status = client.Deposit("acc", 1).status;
         absl::MutexLock lock(&mu);
         if (status.ok()) {
           ++acknowledged;
@@ -309,7 +256,8 @@ TEST(PostgresServerTest, DatabaseRestartUnderLoadLosesNothingAcknowledged) {
     stop = true;
   }
   for (std::thread& thread : threads) thread.join();
-  absl::StatusOr<int64_t> balance = Balance(*server->NewStub(), "acc");
+  BankClient client(server->NewStub());
+  absl::StatusOr<int64_t> balance = Balance(client, "acc");
   ASSERT_TRUE(balance.ok());
   absl::MutexLock lock(&mu);
   EXPECT_GE(*balance, acknowledged);
