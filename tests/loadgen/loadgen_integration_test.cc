@@ -97,6 +97,39 @@ google::protobuf::Struct ReadJson(const std::string& path) {
   return json;
 }
 
+// ReportedRun: a bank_loadgen run and the JSON report it wrote.
+struct ReportedRun {
+  LoadgenRun run;
+  google::protobuf::Struct json;
+};
+
+// RunLoadgenWithJson runs bank_loadgen with `args` and --json=NAME.json in
+// the test's temporary directory, then reads the report back.
+ReportedRun RunLoadgenWithJson(const std::string& target,
+                               const std::string& name,
+                               std::vector<std::string> args) {
+  const std::string json_path =
+      absl::StrCat(::testing::TempDir(), "/", name, ".json");
+  args.push_back("--json=" + json_path);
+  ReportedRun reported;
+  reported.run = RunLoadgen(target, std::move(args));
+  reported.json = ReadJson(json_path);
+  return reported;
+}
+
+// ExpectExactCheck: retries by request id left no outcome indeterminate
+// (some were retried), so the total's range is a single value.
+void ExpectExactCheck(const ReportedRun& reported) {
+  const google::protobuf::Struct& invariant =
+      Field(reported.json, "invariant").struct_value();
+  EXPECT_EQ(Field(invariant, "indeterminate").number_value(), 0)
+      << Describe(reported.run);
+  EXPECT_GT(Field(invariant, "retried_operations").number_value(), 0)
+      << Describe(reported.run);
+  EXPECT_EQ(Field(invariant, "total_expected_min").number_value(),
+            Field(invariant, "total_expected_max").number_value());
+}
+
 class SafeEngineTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SafeEngineTest, HotAccountPasses) {
@@ -124,16 +157,15 @@ TEST_P(SafeEngineTest, ArticleScenarioEndsWithForty) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=" + GetParam(), "--apply_latency=0-100ms"});
   ASSERT_NE(server, nullptr);
-  const std::string json_path =
-      absl::StrCat(::testing::TempDir(), "/article_", GetParam(), ".json");
-  const LoadgenRun run = RunLoadgen(
-      server->address(), {"--scenario=article", "--json=" + json_path});
+  const ReportedRun reported = RunLoadgenWithJson(
+      server->address(), "article_" + GetParam(), {"--scenario=article"});
+  const LoadgenRun& run = reported.run;
   EXPECT_TRUE(run.exit.exited && run.exit.code == 0) << Describe(run);
   EXPECT_TRUE(absl::StartsWith(run.out, "初始化余额 80\n")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "[-] 30 马伊琍\n")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "[-] 10 姚笛\n")) << run.out;
   EXPECT_TRUE(absl::StrContains(run.out, "剩余余额 40\n")) << run.out;
-  const google::protobuf::Struct json = ReadJson(json_path);
+  const google::protobuf::Struct& json = reported.json;
   EXPECT_EQ(Field(json, "schema").string_value(), "bank_loadgen.article.v1");
   EXPECT_EQ(Field(json, "final_balance").number_value(), 40);
   EXPECT_EQ(Field(json, "withdrawals").list_value().values_size(), 2);
@@ -151,20 +183,17 @@ TEST_P(SafeEngineTest, IndeterminateOutcomesStillPassTheRanges) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=" + GetParam(), "--apply_latency=1ms-4ms"});
   ASSERT_NE(server, nullptr);
-  const std::string json_path = absl::StrCat(
-      ::testing::TempDir(), "/indeterminate_", GetParam(), ".json");
-  const LoadgenRun run = RunLoadgen(
-      server->address(),
+  const ReportedRun reported = RunLoadgenWithJson(
+      server->address(), "indeterminate_" + GetParam(),
       {"--accounts=4", "--total=300", "--concurrency=8", "--deadline=2ms",
        "--mix=withdraw:40,deposit:40,transfer:20", "--request_ids=false",
-       "--indeterminate_max=1", "--json=" + json_path});
-  ExpectPass(run);
-  const google::protobuf::Struct json = ReadJson(json_path);
+       "--indeterminate_max=1"});
+  ExpectPass(reported.run);
   const google::protobuf::Struct& invariant =
-      Field(json, "invariant").struct_value();
+      Field(reported.json, "invariant").struct_value();
   EXPECT_EQ(Field(invariant, "verdict").string_value(), "PASS");
   EXPECT_GT(Field(invariant, "indeterminate").number_value(), 0)
-      << Describe(run);
+      << Describe(reported.run);
   ExpectCleanStop(*server);
 }
 
@@ -175,23 +204,15 @@ TEST_P(SafeEngineTest, RetriesByRequestIdMakeTheCheckExact) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=" + GetParam(), "--apply_latency=1ms-4ms"});
   ASSERT_NE(server, nullptr);
-  const std::string json_path =
-      absl::StrCat(::testing::TempDir(), "/exact_", GetParam(), ".json");
-  const LoadgenRun run = RunLoadgen(
-      server->address(),
+  const ReportedRun reported = RunLoadgenWithJson(
+      server->address(), "exact_" + GetParam(),
       {"--accounts=4", "--total=300", "--concurrency=8", "--deadline=2ms",
-       "--mix=withdraw:40,deposit:40,transfer:20", "--json=" + json_path});
-  ExpectPass(run);
-  const google::protobuf::Struct json = ReadJson(json_path);
+       "--mix=withdraw:40,deposit:40,transfer:20"});
+  ExpectPass(reported.run);
+  ExpectExactCheck(reported);
   const google::protobuf::Struct& invariant =
-      Field(json, "invariant").struct_value();
-  EXPECT_EQ(Field(invariant, "indeterminate").number_value(), 0)
-      << Describe(run);
-  EXPECT_GT(Field(invariant, "retried_operations").number_value(), 0)
-      << Describe(run);
+      Field(reported.json, "invariant").struct_value();
   EXPECT_GE(Field(invariant, "retries_max").number_value(), 1);
-  EXPECT_EQ(Field(invariant, "total_expected_min").number_value(),
-            Field(invariant, "total_expected_max").number_value());
   ExpectCleanStop(*server);
 }
 
@@ -203,27 +224,18 @@ TEST_P(SafeEngineTest, BatchRetriesByRequestIdMakeTheCheckExact) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=" + GetParam(), "--apply_latency=1ms-2ms"});
   ASSERT_NE(server, nullptr);
-  const std::string json_path =
-      absl::StrCat(::testing::TempDir(), "/batch_exact_", GetParam(), ".json");
-  const LoadgenRun run =
-      RunLoadgen(server->address(),
-                 {"--accounts=4", "--total=30", "--batch=10", "--concurrency=4",
-                  "--deadline=5ms", "--mix=withdraw:40,deposit:40,transfer:20",
-                  "--json=" + json_path});
-  ExpectPass(run);
-  const google::protobuf::Struct json = ReadJson(json_path);
+  const ReportedRun reported = RunLoadgenWithJson(
+      server->address(), "batch_exact_" + GetParam(),
+      {"--accounts=4", "--total=30", "--batch=10", "--concurrency=4",
+       "--deadline=5ms", "--mix=withdraw:40,deposit:40,transfer:20"});
+  ExpectPass(reported.run);
+  ExpectExactCheck(reported);
   const google::protobuf::Struct& invariant =
-      Field(json, "invariant").struct_value();
-  EXPECT_EQ(Field(invariant, "indeterminate").number_value(), 0)
-      << Describe(run);
+      Field(reported.json, "invariant").struct_value();
   EXPECT_EQ(Field(invariant, "applied").number_value() +
                 Field(invariant, "not_applied").number_value(),
             300)
-      << Describe(run);
-  EXPECT_GT(Field(invariant, "retried_operations").number_value(), 0)
-      << Describe(run);
-  EXPECT_EQ(Field(invariant, "total_expected_min").number_value(),
-            Field(invariant, "total_expected_max").number_value());
+      << Describe(reported.run);
   ExpectCleanStop(*server);
 }
 
@@ -250,19 +262,17 @@ TEST_P(SafeEngineTest, BatchedOperationsPassAndAreCounted) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--engine=" + GetParam()});
   ASSERT_NE(server, nullptr);
-  const std::string json_path =
-      absl::StrCat(::testing::TempDir(), "/batch_", GetParam(), ".json");
-  const LoadgenRun run =
-      RunLoadgen(server->address(),
-                 {"--accounts=20", "--total=60", "--batch=100",
-                  "--concurrency=4", "--mix=withdraw:40,deposit:30,transfer:30",
-                  "--initial_balance=50", "--json=" + json_path});
+  const ReportedRun reported = RunLoadgenWithJson(
+      server->address(), "batch_" + GetParam(),
+      {"--accounts=20", "--total=60", "--batch=100", "--concurrency=4",
+       "--mix=withdraw:40,deposit:30,transfer:30", "--initial_balance=50"});
+  const LoadgenRun& run = reported.run;
+  const google::protobuf::Struct& json = reported.json;
   ExpectPass(run);
   EXPECT_TRUE(absl::StrContains(run.out, "Operations/sec:")) << run.out;
   // The status code distribution counts operations, and says so.
   EXPECT_TRUE(absl::StrContains(run.out, " operations\n")) << run.out;
   EXPECT_FALSE(absl::StrContains(run.out, " responses\n")) << run.out;
-  const google::protobuf::Struct json = ReadJson(json_path);
   const google::protobuf::Struct& summary =
       Field(json, "summary").struct_value();
   EXPECT_EQ(Field(summary, "batch").number_value(), 100);
