@@ -368,31 +368,14 @@ void PostgresEngine::Wake() {
 }
 
 void PostgresEngine::Execute(Operation operation, OperationDone done) {
-  absl::Status status = ValidateOperation(operation);
-  if (status.ok()) {
-    absl::MutexLock lock(&mu_);
-    if (shut_down_) {
-      status = EngineShutDownError();
-    } else if (!healthy_) {
-      status = UnreachableError();
-    } else if (outstanding_ >= outstanding_max_) {
-      status = absl::ResourceExhaustedError(absl::StrCat(
-          "the postgres engine already has ", outstanding_max_,
-          " operations outstanding (--postgres_connections x pipeline "
-          "depth); try again later"));
-    } else {
-      ++outstanding_;
-      Pending pending;
-      pending.operation = std::move(operation);
-      pending.done = std::move(done);
-      submitted_.push_back(std::move(pending));
-    }
-  }
-  if (!status.ok()) {
-    std::move(done)(status);
+  if (absl::Status valid = ValidateOperation(operation); !valid.ok()) {
+    std::move(done)(valid);
     return;
   }
-  Wake();
+  Pending pending;
+  pending.operation = std::move(operation);
+  pending.done = std::move(done);
+  SubmitOrFail(pending);
 }
 
 namespace {
@@ -425,31 +408,16 @@ void PostgresEngine::ExecuteBatch(std::vector<Operation> operations,
   if (status.ok() && options_.request_ids_enabled) {
     status = RefuseBatchRequestIds(operations);
   }
-  if (status.ok()) {
-    absl::MutexLock lock(&mu_);
-    if (shut_down_) {
-      status = EngineShutDownError();
-    } else if (!healthy_) {
-      status = UnreachableError();
-    } else if (outstanding_ >= outstanding_max_) {
-      status = absl::ResourceExhaustedError(
-          absl::StrCat("the postgres engine already has ", outstanding_max_,
-                       " operations outstanding; try again later"));
-    } else {
-      ++outstanding_;
-      Pending pending;
-      pending.is_batch = true;
-      pending.atomic = atomic;
-      pending.batch = std::move(operations);
-      pending.batch_done = std::move(done);
-      submitted_.push_back(std::move(pending));
-    }
-  }
   if (!status.ok()) {
     std::move(done)(status);
     return;
   }
-  Wake();
+  Pending pending;
+  pending.is_batch = true;
+  pending.atomic = atomic;
+  pending.batch = std::move(operations);
+  pending.batch_done = std::move(done);
+  SubmitOrFail(pending);
 }
 
 absl::Time PostgresEngine::Now() const {
@@ -461,13 +429,26 @@ absl::Status PostgresEngine::Submit(Pending& pending) {
   if (shut_down_) return EngineShutDownError();
   if (!healthy_) return UnreachableError();
   if (outstanding_ >= outstanding_max_) {
+    // Only a single operation's refusal has ever named the limit's source.
+    const bool single = !pending.is_batch && !pending.is_sweep;
     return absl::ResourceExhaustedError(
         absl::StrCat("the postgres engine already has ", outstanding_max_,
-                     " operations outstanding; try again later"));
+                     " operations outstanding",
+                     single ? " (--postgres_connections x pipeline depth)" : "",
+                     "; try again later"));
   }
   ++outstanding_;
   submitted_.push_back(std::move(pending));
   return absl::OkStatus();
+}
+
+void PostgresEngine::SubmitOrFail(Pending& pending) {
+  absl::Status status = Submit(pending);
+  if (!status.ok()) {
+    pending.Fail(status);  // Not moved: Submit moves only what it accepts.
+    return;
+  }
+  Wake();
 }
 
 void PostgresEngine::SweepExpiredRequestIds(
@@ -475,12 +456,7 @@ void PostgresEngine::SweepExpiredRequestIds(
   Pending pending;
   pending.is_sweep = true;
   pending.sweep_done = std::move(done);
-  absl::Status status = Submit(pending);
-  if (!status.ok()) {
-    pending.Fail(status);  // Not moved: Submit moves only what it accepts.
-    return;
-  }
-  Wake();
+  SubmitOrFail(pending);
 }
 
 void PostgresEngine::MaybeSweep(absl::Time now) {

@@ -163,6 +163,10 @@ class PostgresEngine final : public AccountEngine {
   // Submit moves `pending` into the queue (counted as outstanding) or
   // answers why not, leaving it untouched.
   absl::Status Submit(Pending& pending);
+  // SubmitOrFail submits `pending` and wakes the I/O thread, or answers
+  // Submit's refusal to the pending's own completion (Pending::Fail): every
+  // entry point's way in.
+  void SubmitOrFail(Pending& pending);
   // MaybeSweep submits the periodic sweep when one is due (I/O thread).
   void MaybeSweep(absl::Time now);
 
