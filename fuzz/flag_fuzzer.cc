@@ -13,21 +13,13 @@
 #include <string>
 
 #include "absl/strings/numbers.h"
+#include "fuzz/fuzz_check.h"
 #include "loadgen/config.h"
 #include "service/engine/engine_factory.h"
 #include "service/server/connection_listener.h"
 #include "service/server/server_runner.h"
 
 namespace {
-
-#define FUZZ_CHECK(condition)                                         \
-  do {                                                                \
-    if (!(condition)) {                                               \
-      std::fprintf(stderr, "check failed: %s at %s:%d\n", #condition, \
-                   __FILE__, __LINE__);                               \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (false)
 
 constexpr int kParsers = 6;
 

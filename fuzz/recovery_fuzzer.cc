@@ -62,6 +62,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "fuzz/fuzz_check.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "service/storage/account_store.h"
@@ -76,15 +77,6 @@ constexpr size_t kEditsMax = 16;
 constexpr size_t kPutsMax = 8;
 constexpr int64_t kMoneyTotal = 1000;
 constexpr size_t kWriteBufferBytes = size_t{64} << 10;
-
-#define FUZZ_CHECK(condition)                                         \
-  do {                                                                \
-    if (!(condition)) {                                               \
-      std::fprintf(stderr, "check failed: %s at %s:%d\n", #condition, \
-                   __FILE__, __LINE__);                               \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (false)
 
 // State: what a store holds, in comparable form.
 struct State {

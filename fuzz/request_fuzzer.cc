@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "bank/v1/bank.pb.h"
+#include "fuzz/fuzz_check.h"
 #include "google/protobuf/stubs/logging.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/engine_factory.h"
@@ -30,15 +31,6 @@ namespace {
 
 constexpr size_t kRecordsMax = 64;
 constexpr size_t kAccountsMax = 4;  // Small, so the limit is reached too.
-
-#define FUZZ_CHECK(condition)                                         \
-  do {                                                                \
-    if (!(condition)) {                                               \
-      std::fprintf(stderr, "check failed: %s at %s:%d\n", #condition, \
-                   __FILE__, __LINE__);                               \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (false)
 
 // Model: what the engine must answer, computed the simplest way.
 class Model {
