@@ -18,12 +18,14 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "service/engine/batch.h"
 #include "service/engine/check.h"
 #include "service/engine/operation.h"
 
@@ -140,6 +142,19 @@ class AccountTable {
     }
     BANK_CHECK(false && "unhandled OperationKind");
     return absl::InternalError("unhandled operation kind");
+  }
+
+  // ApplyEach applies `operations` one after another, each alone as Apply
+  // does: a non-atomic batch on an engine that runs on its caller's thread.
+  template <typename Handlers>
+  BatchResults ApplyEach(const std::vector<Operation>& operations,
+                         Handlers& handlers) {
+    BatchResults results;
+    results.reserve(operations.size());
+    for (const Operation& operation : operations) {
+      results.push_back(Apply(operation, handlers));
+    }
+    return results;
   }
 
  private:

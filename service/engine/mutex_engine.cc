@@ -92,15 +92,8 @@ void MutexEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
     gate_.Exit();
     return;
   }
-  BatchResults results;
-  if (atomic) {
-    results = ApplyAtomic(operations);
-  } else {
-    results.reserve(operations.size());
-    for (const Operation& operation : operations) {
-      results.push_back(accounts_.Apply(operation, *this));
-    }
-  }
+  BatchResults results =
+      atomic ? ApplyAtomic(operations) : accounts_.ApplyEach(operations, *this);
   std::move(done)(std::move(results));
   gate_.Exit();
 }

@@ -25,15 +25,8 @@ void UnsafeEngine::Execute(Operation operation, OperationDone done) {
 void UnsafeEngine::ExecuteBatch(std::vector<Operation> operations, bool atomic,
                                 BatchDone done) {
   if (!gate_.AdmitBatch(operations.size(), done)) return;
-  BatchResults results;
-  if (atomic) {
-    results = ApplyAtomic(operations);
-  } else {
-    results.reserve(operations.size());
-    for (const Operation& operation : operations) {
-      results.push_back(balances_.Apply(operation, *this));
-    }
-  }
+  BatchResults results =
+      atomic ? ApplyAtomic(operations) : balances_.ApplyEach(operations, *this);
   std::move(done)(std::move(results));
   gate_.Exit();
 }
