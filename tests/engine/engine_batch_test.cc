@@ -269,24 +269,8 @@ INSTANTIATE_TEST_SUITE_P(
 // ---------------------------------------------------------------------------
 // Queue engine: a batch is one message.
 
-// ParkConsumer parks the queue engine's consumer inside the first deposit.
-struct ParkConsumer {
-  absl::Notification entered;
-  absl::Notification release;
-  std::atomic<bool> taken{false};
-
-  OperationHook Hook() {
-    return [this](const Operation& operation) {
-      if (operation.kind != OperationKind::kDeposit) return;
-      if (taken.exchange(true)) return;
-      entered.Notify();
-      release.WaitForNotification();
-    };
-  }
-};
-
 TEST(QueueEngineBatchTest, ABatchTakesOneSlotAndOnePass) {
-  ParkConsumer parked;
+  BlockFirstDeposit parked;
   EngineOptions options;
   options.queue_depth_max = 1;
   QueueEngine engine(options, parked.Hook());
@@ -329,7 +313,7 @@ TEST(QueueEngineBatchTest, WaitingBatchesAreBoundedInOperations) {
   // operations they hold are bounded on their own. Method: park the
   // consumer, fill the budget with the largest batches, and check the next
   // batch is refused at once while a single operation still fits the ring.
-  ParkConsumer parked;
+  BlockFirstDeposit parked;
   QueueEngine engine(EngineOptions(), parked.Hook());
   ASSERT_TRUE(Open(engine, "main", 0).ok());
   absl::Notification first_done;

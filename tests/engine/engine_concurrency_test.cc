@@ -249,24 +249,6 @@ INSTANTIATE_TEST_SUITE_P(
 // ---------------------------------------------------------------------------
 // Shutdown, on every real engine.
 
-// BlockFirstDeposit is a test hook that parks the first deposit at the
-// latency point (under the account lock; inside the queue consumer; between
-// the unsafe read and write) until the test releases it.
-struct BlockFirstDeposit {
-  absl::Notification entered;
-  absl::Notification release;
-  std::atomic<bool> taken{false};
-
-  OperationHook Hook() {
-    return [this](const Operation& operation) {
-      if (operation.kind != OperationKind::kDeposit) return;
-      if (taken.exchange(true)) return;
-      entered.Notify();
-      release.WaitForNotification();
-    };
-  }
-};
-
 // ExecuteUntilUnavailable submits harmless operations until one is answered
 // UNAVAILABLE before Execute() returns, which proves Shutdown() has closed
 // the engine. Earlier ones may be answered later (the queue engine queues

@@ -5,6 +5,7 @@
 #ifndef BANK_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 #define BANK_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -15,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "service/engine/account_engine.h"
 #include "service/engine/engine_factory.h"
@@ -139,6 +141,25 @@ int64_t BalanceOf(AccountEngine& engine, const std::string& account_id);
 Operation ChangeWithId(OperationKind kind, const std::string& account_id,
                        int64_t amount, const std::string& request_id = "",
                        const std::string& to_account_id = "");
+
+// BlockFirstDeposit is a test hook that parks the first deposit at the
+// latency point (under the account lock; inside the queue consumer, which
+// then parks too; between the unsafe read and write) until the test
+// releases it.
+struct BlockFirstDeposit {
+  absl::Notification entered;
+  absl::Notification release;
+  std::atomic<bool> taken{false};
+
+  OperationHook Hook() {
+    return [this](const Operation& operation) {
+      if (operation.kind != OperationKind::kDeposit) return;
+      if (taken.exchange(true)) return;
+      entered.Notify();
+      release.WaitForNotification();
+    };
+  }
+};
 
 // ManualClock: the time a request-id table sees; only the test moves it
 // (ttl tests without sleeping).
