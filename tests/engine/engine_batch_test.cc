@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -269,16 +270,50 @@ INSTANTIATE_TEST_SUITE_P(
 // ---------------------------------------------------------------------------
 // Queue engine: a batch is one message.
 
+// ParkedQueueEngine: a queue engine whose consumer Park() leaves parked
+// inside a first deposit of 1 to "main" (opened with 0), so that whatever
+// the test sends next waits in the ring; Release() lets the consumer go and
+// waits for that deposit's answer.
+struct ParkedQueueEngine {
+  explicit ParkedQueueEngine(const EngineOptions& options)
+      : engine(options, parked.Hook()) {}
+
+  void Park() {
+    ASSERT_TRUE(Open(engine, "main", 0).ok());
+    engine.Execute(
+        Op(OperationKind::kDeposit, "main", 1),
+        [this](absl::StatusOr<OperationResult>) { first_done.Notify(); });
+    parked.entered.WaitForNotification();
+  }
+
+  // ExpectNextBatchRefused: a one-deposit batch sent now is answered at
+  // once with RESOURCE_EXHAUSTED (the engine holds all it may).
+  void ExpectNextBatchRefused() {
+    engine.ExecuteBatch({Op(OperationKind::kDeposit, "main", 1)}, false,
+                        [this](absl::StatusOr<BatchResults> result) {
+                          refused = result.status();
+                        });
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->code(), absl::StatusCode::kResourceExhausted);
+  }
+
+  void Release() {
+    parked.release.Notify();
+    first_done.WaitForNotification();
+  }
+
+  BlockFirstDeposit parked;  // Before engine, which holds its hook.
+  QueueEngine engine;
+  absl::Notification first_done;
+  std::optional<absl::Status> refused;  // ExpectNextBatchRefused's answer.
+};
+
 TEST(QueueEngineBatchTest, ABatchTakesOneSlotAndOnePass) {
-  BlockFirstDeposit parked;
   EngineOptions options;
   options.queue_depth_max = 1;
-  QueueEngine engine(options, parked.Hook());
-  ASSERT_TRUE(Open(engine, "main", 0).ok());
-  absl::Notification first_done;
-  engine.Execute(Op(OperationKind::kDeposit, "main", 1),
-                 [&](absl::StatusOr<OperationResult>) { first_done.Notify(); });
-  parked.entered.WaitForNotification();
+  ParkedQueueEngine parked(options);
+  ASSERT_NO_FATAL_FAILURE(parked.Park());
+  QueueEngine& engine = parked.engine;
   const QueueEngineStats before = engine.stats();
   // The consumer is parked: the whole largest batch fits the one slot...
   std::vector<Operation> batch(kBatchOperationsMax,
@@ -291,14 +326,8 @@ TEST(QueueEngineBatchTest, ABatchTakesOneSlotAndOnePass) {
                         batch_done.Notify();
                       });
   // ...and then the queue is full, for batches and single operations alike.
-  std::optional<absl::Status> rejected;
-  engine.ExecuteBatch(
-      {Op(OperationKind::kDeposit, "main", 1)}, false,
-      [&](absl::StatusOr<BatchResults> result) { rejected = result.status(); });
-  ASSERT_TRUE(rejected.has_value());
-  EXPECT_EQ(rejected->code(), absl::StatusCode::kResourceExhausted);
-  parked.release.Notify();
-  first_done.WaitForNotification();
+  ASSERT_NO_FATAL_FAILURE(parked.ExpectNextBatchRefused());
+  parked.Release();
   batch_done.WaitForNotification();
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(outcome->back()->balance, 1 + kBatchOperationsMax);
@@ -313,13 +342,9 @@ TEST(QueueEngineBatchTest, WaitingBatchesAreBoundedInOperations) {
   // operations they hold are bounded on their own. Method: park the
   // consumer, fill the budget with the largest batches, and check the next
   // batch is refused at once while a single operation still fits the ring.
-  BlockFirstDeposit parked;
-  QueueEngine engine(EngineOptions(), parked.Hook());
-  ASSERT_TRUE(Open(engine, "main", 0).ok());
-  absl::Notification first_done;
-  engine.Execute(Op(OperationKind::kDeposit, "main", 1),
-                 [&](absl::StatusOr<OperationResult>) { first_done.Notify(); });
-  parked.entered.WaitForNotification();
+  ParkedQueueEngine parked{EngineOptions()};
+  ASSERT_NO_FATAL_FAILURE(parked.Park());
+  QueueEngine& engine = parked.engine;
   constexpr size_t kFullBatches =
       QueueEngine::kBatchedOperationsWaitingMax / kBatchOperationsMax;
   std::atomic<size_t> applied{0};
@@ -334,14 +359,8 @@ TEST(QueueEngineBatchTest, WaitingBatchesAreBoundedInOperations) {
           if (answered.fetch_add(1) + 1 == kFullBatches) all_answered.Notify();
         });
   }
-  std::optional<absl::Status> rejected;
-  engine.ExecuteBatch(
-      {Op(OperationKind::kDeposit, "main", 1)}, false,
-      [&](absl::StatusOr<BatchResults> result) { rejected = result.status(); });
-  ASSERT_TRUE(rejected.has_value());
-  EXPECT_EQ(rejected->code(), absl::StatusCode::kResourceExhausted);
-  parked.release.Notify();
-  first_done.WaitForNotification();
+  ASSERT_NO_FATAL_FAILURE(parked.ExpectNextBatchRefused());
+  parked.Release();
   // The single operation's answer does not mean the consumer has taken the
   // batches yet: wait for theirs (generously bounded).
   ASSERT_TRUE(all_answered.WaitForNotificationWithTimeout(absl::Seconds(120)));
