@@ -1,5 +1,6 @@
-# Sourced by the benchmark scripts that run one bank_server at a time
-# against bank_loadgen: bench/durable.sh, bench/request_ids.sh.
+# Sourced by the benchmark scripts: bench/engine.sh (engine_bench runs), and
+# bench/durable.sh and bench/request_ids.sh (one bank_server at a time
+# against bank_loadgen).
 
 # bench_setup NAME: sets build (BANK_BUILD_DIR, default build/release),
 # server_bin and loadgen_bin; a scratch directory `work` that is removed at
