@@ -83,6 +83,17 @@ absl::StatusOr<std::unique_ptr<AccountEngine>> CreateBareEngine(
   if (options.accounts_max == 0) {
     return absl::InvalidArgumentError("accounts_max must be at least 1");
   }
+  // A data directory may hold more accounts than a restart's limit allows
+  // (the limit was lowered): refuse to start rather than exceed the limit
+  // or drop accounts, and say how to start.
+  if (options.recovered_balances.size() > options.accounts_max) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to start: the store holds ",
+        options.recovered_balances.size(),
+        " accounts, more than the account limit of ", options.accounts_max,
+        " (--accounts_max); start with a limit of at least ",
+        options.recovered_balances.size()));
+  }
   if (options.latency.min < absl::ZeroDuration() ||
       options.latency.min > options.latency.max ||
       options.latency.max > kLatencyMax) {

@@ -71,7 +71,10 @@ struct EngineOptions {
 
 // CreateEngine answers the engine named by options.engine (wrapped in an
 // IdempotentEngine when options.request_ids_enabled), or kInvalidArgument
-// naming the valid choices (or refusing a store for the unsafe engine).
+// naming the valid choices (or refusing a store for the unsafe engine);
+// kDataLoss for a damaged recovered request-id journal entry;
+// kFailedPrecondition when recovered_balances holds more accounts than
+// accounts_max.
 absl::StatusOr<std::unique_ptr<AccountEngine>> CreateEngine(
     const EngineOptions& options);
 

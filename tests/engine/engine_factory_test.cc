@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "service/engine/latency_injector.h"
 #include "service/engine/queue_engine.h"
+#include "service/storage/memory_store.h"
 
 namespace bank {
 namespace {
@@ -97,6 +98,28 @@ TEST(CreateEngineTest, RejectsBadOptions) {
   options.latency = {absl::Milliseconds(5), absl::Milliseconds(1)};
   EXPECT_EQ(CreateEngine(options).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A data directory may hold more accounts than the limit a restart is given
+// (--accounts_max lowered): start refuses with a status naming both, for
+// every durable engine (the mutex engine used to abort, the queue engine to
+// accept and then exceed its own limit). Found by store_recovery_fuzzer.
+TEST(CreateEngineTest, RefusesMoreRecoveredAccountsThanTheLimit) {
+  for (const char* name : {"mutex", "queue"}) {
+    MemoryStore store;
+    EngineOptions options;
+    options.engine = name;
+    options.store = &store;
+    options.accounts_max = 2;
+    options.recovered_balances = {{"a", 1}, {"b", 2}, {"c", 3}};
+    absl::Status status = CreateEngine(options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << name;
+    EXPECT_THAT(status.message(), HasSubstr("3 accounts")) << name;
+    EXPECT_THAT(status.message(), HasSubstr("limit of 2")) << name;
+
+    options.accounts_max = 3;  // Exactly full is fine.
+    EXPECT_TRUE(CreateEngine(options).ok()) << name;
+  }
 }
 
 TEST(LatencyInjectorTest, SamplesStayInTheRange) {
