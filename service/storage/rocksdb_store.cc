@@ -17,35 +17,11 @@
 #include "rocksdb/options.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
+#include "service/storage/store_layout.h"
 #include "service/storage/wal_check.h"
 
 namespace bank {
 namespace {
-
-constexpr char kAccountPrefix = 'a';
-constexpr char kEntryPrefix = 'e';
-constexpr char kRecordsKey[] = "m:records";
-
-std::string AccountKey(const std::string& account_id) {
-  std::string key(1, kAccountPrefix);
-  key += account_id;
-  return key;
-}
-
-std::string EncodeFixed64(uint64_t value) {
-  std::string bytes(8, '\0');
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(value >> (8 * i));
-  return bytes;
-}
-
-bool DecodeFixed64(const rocksdb::Slice& bytes, uint64_t* value) {
-  if (bytes.size() != 8) return false;
-  *value = 0;
-  for (int i = 0; i < 8; ++i) {
-    *value |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
-  }
-  return true;
-}
 
 // WarningLogger: RocksDB's own log, warnings and errors only, to stderr.
 // Not RocksDB's default LOG file in the data directory: on a full disk that
@@ -155,28 +131,10 @@ absl::Status OpenError(const std::string& dir, const rocksdb::Status& status) {
 absl::Status LoadState(rocksdb::DB& db, RecoveredState* recovered) {
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const rocksdb::Slice key = it->key();
-    if (key.empty()) continue;
-    if (key[0] == kAccountPrefix) {
-      uint64_t raw = 0;
-      if (!DecodeFixed64(it->value(), &raw) || static_cast<int64_t>(raw) < 0) {
-        return absl::DataLossError(absl::StrCat(
-            "refusing to start: account '", key.ToString().substr(1),
-            "' has an invalid stored balance"));
-      }
-      recovered->balances.emplace(key.ToString().substr(1),
-                                  static_cast<int64_t>(raw));
-    } else if (key[0] == kEntryPrefix) {
-      recovered->entries.emplace_back(key.ToString().substr(1),
-                                      it->value().ToString());
-    } else if (key == kRecordsKey) {
-      // Refused like a bad balance: a count that is not 8 bytes is damage,
-      // and counting on from 0 would hide it.
-      if (!DecodeFixed64(it->value(), &recovered->records_committed)) {
-        return absl::DataLossError(
-            "refusing to start: the stored record count is invalid");
-      }
-    }
+    absl::Status decoded = DecodeStoredKeyValue(
+        absl::string_view(it->key().data(), it->key().size()),
+        absl::string_view(it->value().data(), it->value().size()), recovered);
+    if (!decoded.ok()) return decoded;
   }
   if (!it->status().ok()) return OpenError(db.GetName(), it->status());
   recovered->storage_sequence = db.GetLatestSequenceNumber();
@@ -272,26 +230,26 @@ absl::Status RocksDbStore::Close() {
 
 void RocksDbStore::RememberFailedGroup(absl::Span<const StoreRecord> records) {
   mu_.AssertHeld();
-  auto remember = [this](const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                      mu_) {
-    if (repair_values_.contains(key)) return;  // Already the durable value.
-    std::optional<std::string> value;
-    rocksdb::Status read = ReadLocked(key, &value);
-    if (read.ok()) {
-      repair_values_.emplace(key, std::move(value));
-    } else {
-      unrepairable_ = true;  // Cannot know the durable value: stop writing.
-    }
-  };
+  auto remember =
+      [this](const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (repair_values_.contains(key)) return;  // Already the durable value.
+        std::optional<std::string> value;
+        rocksdb::Status read = ReadLocked(key, &value);
+        if (read.ok()) {
+          repair_values_.emplace(key, std::move(value));
+        } else {
+          unrepairable_ = true;  // Cannot know the durable value: stop writing.
+        }
+      };
   for (const StoreRecord& record : records) {
     for (const BalanceWrite& write : record.balances) {
-      remember(AccountKey(write.account_id));
+      remember(StoredAccountKey(write.account_id));
     }
     for (const auto& entry : record.entries) {
-      remember(std::string(1, kEntryPrefix) + entry.first);
+      remember(StoredEntryKey(entry.first));
     }
   }
-  remember(kRecordsKey);
+  remember(std::string(kStoredRecordsKey));
 }
 
 absl::Status RocksDbStore::ReopenAfterFailure() {
@@ -343,14 +301,15 @@ absl::Status RocksDbStore::Commit(absl::Span<const StoreRecord> records) {
   }
   for (const StoreRecord& record : records) {
     for (const BalanceWrite& write : record.balances) {
-      batch.Put(AccountKey(write.account_id),
-                EncodeFixed64(static_cast<uint64_t>(write.balance)));
+      batch.Put(StoredAccountKey(write.account_id),
+                EncodeStoredFixed64(static_cast<uint64_t>(write.balance)));
     }
     for (const auto& [key, value] : record.entries) {
-      batch.Put(std::string(1, kEntryPrefix) + key, value);
+      batch.Put(StoredEntryKey(key), value);
     }
   }
-  batch.Put(kRecordsKey, EncodeFixed64(records_committed_ + records.size()));
+  batch.Put(rocksdb::Slice(kStoredRecordsKey.data(), kStoredRecordsKey.size()),
+            EncodeStoredFixed64(records_committed_ + records.size()));
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
   const absl::Time start = absl::Now();
@@ -382,7 +341,7 @@ absl::Status RocksDbStore::Commit(absl::Span<const StoreRecord> records) {
 absl::StatusOr<std::optional<int64_t>> RocksDbStore::ReadDurable(
     const std::string& account_id) {
   absl::MutexLock lock(&mu_);
-  const std::string key = AccountKey(account_id);
+  const std::string key = StoredAccountKey(account_id);
   std::optional<std::string> value;
   rocksdb::Status read;
   if (auto repair = repair_values_.find(key); repair != repair_values_.end()) {
@@ -394,13 +353,14 @@ absl::StatusOr<std::optional<int64_t>> RocksDbStore::ReadDurable(
     read = ReadLocked(key, &value);
   }
   if (read.ok() && !value.has_value()) return std::optional<int64_t>();
-  uint64_t raw = 0;
-  if (!read.ok() || !DecodeFixed64(*value, &raw)) {
+  const std::optional<uint64_t> raw =
+      read.ok() ? DecodeStoredFixed64(*value) : std::nullopt;
+  if (!raw.has_value()) {
     return absl::UnavailableError(
         absl::StrCat("cannot read account '", account_id,
                      "' from storage: ", read.ToString()));
   }
-  return std::optional<int64_t>(static_cast<int64_t>(raw));
+  return std::optional<int64_t>(static_cast<int64_t>(*raw));
 }
 
 rocksdb::Status RocksDbStore::ReadLocked(const std::string& key,

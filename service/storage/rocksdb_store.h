@@ -6,7 +6,8 @@
 // (recovery replays at most one memtable's worth of log, write_buffer_bytes),
 // its LOCK file keeps a second writer out, and Checkpoint makes backups.
 //
-// On-disk layout (one RocksDB database in the data directory):
+// On-disk layout (one RocksDB database in the data directory; the keys and
+// their decoding are in store_layout.h):
 //   "a" + account_id  -> balance, 8 bytes little-endian two's complement
 //   "e" + entry key   -> opaque entry value (StoreRecord::entries)
 //   "m:records"       -> records ever committed, 8 bytes little-endian
