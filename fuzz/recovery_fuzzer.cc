@@ -63,6 +63,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "fuzz/fuzz_check.h"
+#include "fuzz/fuzz_util.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "service/storage/account_store.h"
@@ -72,6 +73,14 @@
 namespace {
 
 namespace fs = std::filesystem;
+using bank_fuzz::CheckWalChecker;
+using bank_fuzz::FixChecksums;
+using bank_fuzz::Fixed32At;
+using bank_fuzz::ForEachRecord;
+using bank_fuzz::kHeaderBytes;
+using bank_fuzz::Mask;
+using bank_fuzz::Reader;
+using bank_fuzz::RecordCrc;
 
 constexpr size_t kEditsMax = 16;
 constexpr size_t kPutsMax = 8;
@@ -269,24 +278,6 @@ World& GetWorld() {
 }
 
 // Reader: the fuzzer's bytes, read front to back; zeros once exhausted.
-class Reader {
- public:
-  Reader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  std::string Bytes(size_t count) {
-    count = std::min(count, size_ - std::min(pos_, size_));
-    std::string bytes(reinterpret_cast<const char*>(data_ + pos_), count);
-    pos_ += count;
-    return bytes;
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
-
 void ApplyEdits(Reader& in, std::string& file) {
   for (size_t i = 0; i < kEditsMax && !in.empty(); ++i) {
     const uint8_t op = in.Byte();
@@ -316,63 +307,6 @@ void ApplyEdits(Reader& in, std::string& file) {
 }
 
 // The log format's framing (as in service/storage/wal_check.cc).
-constexpr size_t kBlockBytes = 32768;
-constexpr size_t kHeaderBytes = 7;
-
-uint32_t RecordCrc(const std::string& wal, size_t offset, size_t length) {
-  const uint32_t type_crc =
-      bank::Crc32c(absl::string_view(wal).substr(offset + 6, 1));
-  return bank::Crc32c(
-      absl::string_view(wal).substr(offset + kHeaderBytes, length), type_crc);
-}
-
-uint32_t Mask(uint32_t crc) {
-  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
-}
-
-uint32_t Fixed32At(const std::string& bytes, size_t offset) {
-  uint32_t value = 0;
-  for (int i = 0; i < 4; ++i) {
-    value |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[offset + i]))
-             << (8 * i);
-  }
-  return value;
-}
-
-// ForEachRecord calls `visit(offset, length)` for each physical record whose
-// header and body lie within the file and its block, until `visit` answers
-// false or the framing ends.
-template <typename Visit>
-void ForEachRecord(const std::string& wal, Visit visit) {
-  size_t offset = 0;
-  while (offset < wal.size()) {
-    const size_t block_left = kBlockBytes - offset % kBlockBytes;
-    if (block_left < kHeaderBytes) {
-      offset += block_left;
-      continue;
-    }
-    if (wal.size() - offset < kHeaderBytes) return;
-    const size_t length =
-        static_cast<uint8_t>(wal[offset + 4]) |
-        (static_cast<size_t>(static_cast<uint8_t>(wal[offset + 5])) << 8);
-    if (length > block_left - kHeaderBytes ||
-        offset + kHeaderBytes + length > wal.size()) {
-      return;
-    }
-    if (!visit(offset, length)) return;
-    offset += kHeaderBytes + length;
-  }
-}
-
-void FixChecksums(std::string& wal) {
-  ForEachRecord(wal, [&wal](size_t offset, size_t length) {
-    const uint32_t masked = Mask(RecordCrc(wal, offset, length));
-    for (int i = 0; i < 4; ++i)
-      wal[offset + i] = static_cast<char>(masked >> (8 * i));
-    return true;
-  });
-}
-
 // HasForgedRecord: does `wal` hold, before its first bad record, a
 // checksum-valid record that differs from `original`'s bytes at that offset?
 bool HasForgedRecord(const std::string& original, const std::string& wal) {
@@ -450,25 +384,6 @@ bool IsPrefixThenZeros(const std::string& original, const std::string& file) {
     ++common;
   }
   return file.find_first_not_of('\0', common) == std::string::npos;
-}
-
-// CheckWalChecker: wal_check's own invariants on any bytes. Above all, a
-// torn tail's cut must leave a log that checks clean, or the next start
-// would refuse what this one accepted.
-void CheckWalChecker(const std::string& wal) {
-  using Verdict = bank::WalCheck::Verdict;
-  const bank::WalCheck check = bank::CheckWalBytes(wal);
-  FUZZ_CHECK(check.valid_bytes <= wal.size());
-  if (check.verdict == Verdict::kClean) return;
-  FUZZ_CHECK(!check.reason.empty());
-  FUZZ_CHECK(check.bad_offset >= check.valid_bytes);
-  FUZZ_CHECK(check.bad_offset < wal.size());
-  if (check.verdict == Verdict::kTornTail) {
-    const bank::WalCheck cut = bank::CheckWalBytes(
-        absl::string_view(wal).substr(0, check.valid_bytes));
-    FUZZ_CHECK(cut.verdict == Verdict::kClean);
-    FUZZ_CHECK(cut.valid_bytes == check.valid_bytes);
-  }
 }
 
 void FuzzFiles(const World& world, int mode, Reader& in) {
