@@ -8,14 +8,14 @@
 # file; this script decodes them into BUILD_DIR/fuzz-seeds/<target> first.
 #
 #   scripts/fuzz.sh            # a minute per target
-#   scripts/fuzz.sh 10         # the short run scripts/test.sh does (30 s)
+#   scripts/fuzz.sh 8          # the short run scripts/test.sh does (32 s)
 #   scripts/fuzz.sh 3600       # a long run (docs/FUZZING.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 build_dir=${2:-build/clang-asan-ubsan}
-targets=(request_fuzzer flag_fuzzer recovery_fuzzer)
+targets=(request_fuzzer flag_fuzzer recovery_fuzzer store_recovery_fuzzer)
 
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBANK_SANITIZE=address,undefined \

@@ -5,7 +5,7 @@
 #   2. g++ release build of everything, then all tests under CTest;
 #   3. clang build with AddressSanitizer + UBSan and -Wthread-safety -Werror
 #      (the lock annotations are checked), then all tests again;
-#      and the libFuzzer targets (fuzz/), each run for 10 s;
+#      and the libFuzzer targets (fuzz/), each run for 8 s;
 #   4. ThreadSanitizer build of the engines, then their tests (the engine and
 #      concurrency suites), against an Abseil built with TSan from Debian's
 #      own source (scripts/build-absl-tsan.sh: Debian's libabsl is not
@@ -52,8 +52,8 @@ export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 # need no build of their own.
 CC=clang CXX=clang++ build_and_test clang-asan-ubsan "" -- \
   -DBANK_SANITIZE=address,undefined -DBANK_BENCHMARKS=OFF -DBANK_FUZZ=ON
-step "fuzz: each libFuzzer target for 10 s (scripts/fuzz.sh)"
-scripts/fuzz.sh 10 build/clang-asan-ubsan
+step "fuzz: each libFuzzer target for 8 s (scripts/fuzz.sh)"
+scripts/fuzz.sh 8 build/clang-asan-ubsan
 step "tsan: an Abseil built with ThreadSanitizer (once)"
 scripts/build-absl-tsan.sh build/absl-tsan
 # The suppressions name only Abseil's own per-thread semaphore internals;
