@@ -9,7 +9,8 @@
 // Method: every producer thread submits kOpsPerBatch operations
 // asynchronously through AccountEngine::Execute; each completion only counts
 // itself down. An iteration submits one batch and then waits for the
-// previous one, so each producer keeps at most two batches in flight (the
+// previous one (polling, yielding its CPU, not sleeping: see Batch), so
+// each producer keeps at most two batches in flight (the
 // queue engine's consumer never starves between batches) and the last
 // iteration waits for both: every operation counted in items_per_second has
 // completed inside the timed region. An operation the queue engine rejects
@@ -38,7 +39,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "bench/engine_stats.h"
 #include "benchmark/benchmark.h"
 #include "service/engine/check.h"
@@ -63,36 +63,42 @@ constexpr int kRepetitionsDefault = 5;
 enum class Mix { kDepositWithdraw, kTransfer };
 
 // Batch: the completions of one submitted batch. Completions may run on any
-// thread (the queue engine's consumer), hence the atomics.
+// thread (the queue engine's consumer), hence the atomics. The producer
+// polls for the last completion, yielding its CPU between polls, instead of
+// sleeping on it: on this 2-CPU virtual machine a sleeping thread's wake-up
+// went through a halted vCPU at random, and the one-producer figures moved
+// by 2x from run to run (docs/BENCHMARKS.md). A completion touches the
+// batch only in its one fetch_sub, so once pending_ reads 0 the producer
+// may Reset it.
 class Batch {
  public:
   // Reset prepares for `count` completions; no completion may be pending.
   void Reset(int64_t count) {
-    pending_.store(count, std::memory_order_relaxed);
     rejected_.store(0, std::memory_order_relaxed);
-    done_ = std::make_unique<absl::Notification>();
+    pending_.store(count, std::memory_order_release);
   }
 
-  // Complete records one completion; the last one wakes the producer.
+  // Complete records one completion.
   void Complete(const absl::Status& status) {
     if (status.code() == absl::StatusCode::kResourceExhausted) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
     } else {
       BANK_CHECK(status.ok());
     }
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_->Notify();
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 
-  // Wait blocks until every completion ran; answers how many were rejected.
+  // Wait returns once every completion ran; answers how many were rejected.
   int64_t Wait() {
-    done_->WaitForNotification();
+    while (pending_.load(std::memory_order_acquire) != 0) {
+      std::this_thread::yield();
+    }
     return rejected_.load(std::memory_order_relaxed);
   }
 
  private:
   std::atomic<int64_t> pending_{0};
   std::atomic<int64_t> rejected_{0};
-  std::unique_ptr<absl::Notification> done_;
 };
 
 // Producer: one benchmark thread's operation stream (a xorshift generator,
