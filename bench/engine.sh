@@ -10,9 +10,9 @@
 # median over the runs of each run's median (M ops/s), the lowest and
 # highest run median, and queue/mutex; then the load average before and
 # after. Not pinned: producers and the queue's consumer go where the
-# scheduler puts them, and on this 2-CPU virtual machine that decides a lot:
-# the same binary measured 3.6 M or 16 M ops/s from one run to the next
-# (docs/BENCHMARKS.md). Environment: BANK_BUILD_DIR (build/release).
+# scheduler puts them (docs/BENCHMARKS.md says how far reruns landed, and
+# why engine_bench's producers poll instead of sleeping). Environment:
+# BANK_BUILD_DIR (build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bench.sh
