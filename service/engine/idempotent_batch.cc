@@ -63,6 +63,20 @@ struct Forwarded {
     operations.push_back(std::move(operation));
     index.push_back(at);
   }
+
+  // Collect moves every operation of the batch not marked in `skip` into
+  // a Forwarded, in order, noting those whose id was claimed (`claimed_id`).
+  static Forwarded Collect(std::vector<Operation>& batch,
+                           const std::vector<bool>& skip,
+                           const std::vector<bool>& claimed_id) {
+    Forwarded forwarded;
+    forwarded.operations.reserve(batch.size());
+    forwarded.index.reserve(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!skip[i]) forwarded.Add(std::move(batch[i]), i, claimed_id[i]);
+    }
+    return forwarded;
+  }
 };
 
 // InFlightError: an atomic batch cannot wait for another request's id (two
@@ -197,13 +211,7 @@ void IdempotentEngine::ExecuteNonAtomic(std::vector<Operation> operations,
         break;
     }
   }
-  Forwarded forwarded;
-  forwarded.operations.reserve(count);
-  forwarded.index.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    if (answered[i]) continue;
-    forwarded.Add(std::move(operations[i]), i, claimed[i]);
-  }
+  Forwarded forwarded = Forwarded::Collect(operations, answered, claimed);
   if (!forwarded.operations.empty()) {
     state->pending.fetch_add(1, std::memory_order_relaxed);
     std::vector<Operation> to_engine = std::move(forwarded.operations);
@@ -299,13 +307,7 @@ void IdempotentEngine::ExecuteAtomic(std::vector<Operation> operations,
     results[looked_up[k]] = AsReplay(std::move(claim.outcome));
     replayed[looked_up[k]] = true;
   }
-  Forwarded forwarded;
-  forwarded.operations.reserve(count);
-  forwarded.index.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    if (replayed[i]) continue;
-    forwarded.Add(std::move(operations[i]), i, has_id[i]);
-  }
+  Forwarded forwarded = Forwarded::Collect(operations, replayed, has_id);
   BANK_CHECK(claims.claimed || forwarded.claimed.empty());
   if (forwarded.operations.empty()) {  // Every operation a replay.
     std::move(done)(std::move(results));
