@@ -460,8 +460,8 @@ void LoadRunner::SendBatch(Slot& slot) {
     // The change's own request id, derived from the batch's: the same on
     // every attempt.
     std::string request_id = slot.request_id.empty()
-                                       ? std::string()
-                                       : absl::StrCat(slot.request_id, ".", i);
+                                 ? std::string()
+                                 : absl::StrCat(slot.request_id, ".", i);
     switch (entry.kind) {
       case RpcKind::kWithdraw:
         operation->mutable_withdraw()->set_account_id(id);
